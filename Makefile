@@ -1,0 +1,27 @@
+# rollout_fdw: PostgreSQL foreign data wrapper for the Rollout Universal CRM API
+EXTENSION = rollout_fdw
+MODULE_big = rollout_fdw
+OBJS = src/rollout_fdw.o src/option.o src/connection.o src/http.o \
+       src/json.o src/auth.o src/import.o
+DATA = sql/rollout_fdw--1.0.sql
+PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
+
+# pg_regress suites (sql/ + expected/); they read the emulator's URL from
+# the environment (ROLLOUT_TEST_URL): run them through test/run_tests.sh
+REGRESS = setup options scan types byid errors import
+
+PG_CONFIG ?= pg_config
+PKG_CONFIG ?= pkg-config
+DEPS = libcurl jansson libjwt
+
+PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS))
+SHLIB_LINK = $(shell $(PKG_CONFIG) --libs $(DEPS)) -lm
+# PostgreSQL's own headers and PG_TRY macros do not build cleanly with
+# -Wextra's unused-parameter, missing-field, sign-compare and clobbered
+# warnings; "override" keeps these exceptions even when PG_CFLAGS is given
+# on the command line (make PG_CFLAGS="-Wall -Wextra -Werror").
+override PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare -Wno-clobbered
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,372 @@
+/*-------------------------------------------------------------------------
+ *
+ * connection.c
+ *		  Per-user-mapping state kept for the life of the backend: the JWT,
+ *		  the credential id and the kept-alive curl handle; their
+ *		  invalidation; authenticated API requests; credential discovery.
+ *
+ * Rules kept here:
+ *	- a token is minted once per backend and user mapping and reused until
+ *	  shortly before it expires; a 401 forces one fresh token and one retry;
+ *	- the credential id comes from the mapping's credential_id, else from
+ *	  GET {auth_url}/credentials when exactly one credential is visible;
+ *	- ALTER or DROP of the server or the mapping drops the cached token and
+ *	  credential (syscache callbacks, as postgres_fdw does);
+ *	- the Authorization header is built here, lives in a curl_slist owned by
+ *	  PG_TRY/PG_FINALLY, and is never put in a message.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/xact.h"
+#include "catalog/pg_user_mapping.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "rollout_fdw.h"
+
+static HTAB *conn_hash = NULL;
+
+static void
+forget_secrets(RolloutConn *entry)
+{
+	if (entry->token != NULL)
+	{
+		explicit_bzero(entry->token, strlen(entry->token));
+		pfree(entry->token);
+		entry->token = NULL;
+	}
+	if (entry->credential_id != NULL)
+	{
+		pfree(entry->credential_id);
+		entry->credential_id = NULL;
+	}
+	entry->invalidated = false;
+}
+
+/*
+ * Mark the entries of a changed server or user mapping; a hash value of 0
+ * means "all".  The entries are refreshed at their next use.
+ */
+static void
+inval_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	HASH_SEQ_STATUS scan;
+	RolloutConn *entry;
+
+	hash_seq_init(&scan, conn_hash);
+	while ((entry = (RolloutConn *) hash_seq_search(&scan)) != NULL)
+	{
+		if (hashvalue == 0 ||
+			(cacheid == FOREIGNSERVEROID &&
+			 entry->server_hashvalue == hashvalue) ||
+			(cacheid == USERMAPPINGOID &&
+			 entry->mapping_hashvalue == hashvalue))
+			entry->invalidated = true;
+	}
+}
+
+/* The state of a user mapping, created on first use. */
+RolloutConn *
+rollout_get_conn(UserMapping *user)
+{
+	RolloutConn *entry;
+	bool		found;
+
+	if (conn_hash == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RolloutConn);
+		conn_hash = hash_create("rollout_fdw connections", 8, &ctl,
+								HASH_ELEM | HASH_BLOBS);
+		CacheRegisterSyscacheCallback(FOREIGNSERVEROID, inval_callback,
+									  (Datum) 0);
+		CacheRegisterSyscacheCallback(USERMAPPINGOID, inval_callback,
+									  (Datum) 0);
+	}
+
+	entry = hash_search(conn_hash, &user->umid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->serverid = user->serverid;
+		entry->token = NULL;
+		entry->credential_id = NULL;
+		entry->easy = NULL;
+		entry->invalidated = false;
+		entry->server_hashvalue =
+			GetSysCacheHashValue1(FOREIGNSERVEROID,
+								  ObjectIdGetDatum(user->serverid));
+		entry->mapping_hashvalue =
+			GetSysCacheHashValue1(USERMAPPINGOID,
+								  ObjectIdGetDatum(user->umid));
+	}
+	if (entry->invalidated)
+		forget_secrets(entry);
+	if (entry->easy == NULL)
+		entry->easy = rollout_http_new_handle();
+	return entry;
+}
+
+/*
+ * Percent-encode a value for a URL path segment or query (RFC 3986: all but
+ * the unreserved characters), in palloc'd memory.
+ */
+char *
+rollout_escape(const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+	{
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+			*p == '_' || *p == '~')
+			appendStringInfoChar(&buf, (char) *p);
+		else
+		{
+			appendStringInfoChar(&buf, '%');
+			appendStringInfoChar(&buf, hex[*p >> 4]);
+			appendStringInfoChar(&buf, hex[*p & 15]);
+		}
+	}
+	return buf.data;
+}
+
+static void
+ensure_token(RolloutConn *conn, RolloutOptions *opts, bool force)
+{
+	int64		now = (int64) time(NULL);
+	int			margin = Min(60, opts->token_ttl_s / 10);
+
+	if (conn->token != NULL && !force && now < conn->token_expires - margin)
+		return;
+	if (conn->token != NULL)
+	{
+		explicit_bzero(conn->token, strlen(conn->token));
+		pfree(conn->token);
+		conn->token = NULL;
+	}
+	{
+		char	   *token = rollout_mint_jwt(opts->client_id,
+											 opts->client_secret,
+											 opts->user_id, now,
+											 opts->token_ttl_s);
+
+		conn->token = MemoryContextStrdup(TopMemoryContext, token);
+		explicit_bzero(token, strlen(token));
+		pfree(token);
+	}
+	conn->token_expires = now + opts->token_ttl_s;
+}
+
+static struct curl_slist *
+add_header(struct curl_slist *list, const char *header)
+{
+	struct curl_slist *grown = curl_slist_append(list, header);
+
+	if (grown == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return grown;
+}
+
+/*
+ * Headers of one request; the caller frees them with curl_slist_free_all.
+ * Not inlined: its locals must stay out of the caller's PG_TRY frame.
+ */
+static pg_noinline struct curl_slist *
+build_headers(RolloutConn *conn, bool need_credential, bool has_body)
+{
+	struct curl_slist *list = NULL;
+	char	   *auth = psprintf("Authorization: Bearer %s", conn->token);
+
+	list = add_header(list, auth);
+	explicit_bzero(auth, strlen(auth));
+	pfree(auth);
+	list = add_header(list, "Accept: application/json");
+	if (has_body)
+		list = add_header(list, "Content-Type: application/json");
+	if (need_credential)
+	{
+		char	   *cred = psprintf("X-Rollout-Credential-Id: %s",
+									conn->credential_id);
+
+		list = add_header(list, cred);
+		pfree(cred);
+	}
+	return list;
+}
+
+static void
+perform_with_headers(RolloutConn *conn, RolloutOptions *opts,
+					 const char *method, const char *url, const char *path,
+					 const char *body, bool need_credential,
+					 RolloutResponse *resp)
+{
+	struct curl_slist *volatile headers = build_headers(conn, need_credential,
+														body != NULL);
+
+	PG_TRY();
+	{
+		rollout_http_perform(conn->easy, opts, method, url, path, headers,
+							 body, resp);
+	}
+	PG_FINALLY();
+	{
+		curl_slist_free_all(headers);
+	}
+	PG_END_TRY();
+}
+
+static void resolve_credential(RolloutConn *conn, RolloutOptions *opts);
+
+/*
+ * Send an authenticated request to base || path.  Returns the final
+ * response whatever its status (see rollout_check_status); a 401 is retried
+ * once with a fresh token.
+ */
+void
+rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
+					const char *method, const char *base, const char *path,
+					const char *body, bool need_credential,
+					RolloutResponse *resp)
+{
+	char	   *url = psprintf("%s%s", base, path);
+
+	ensure_token(conn, opts, false);
+	if (need_credential && conn->credential_id == NULL)
+		resolve_credential(conn, opts);
+
+	perform_with_headers(conn, opts, method, url, path, body,
+						 need_credential, resp);
+	if (resp->status == 401)
+	{
+		ensure_token(conn, opts, true);
+		perform_with_headers(conn, opts, method, url, path, body,
+							 need_credential, resp);
+	}
+	pfree(url);
+}
+
+/* Raise the classified error unless the response is a success. */
+void
+rollout_check_status(const char *method, const char *path,
+					 RolloutResponse *resp)
+{
+	if (resp->status < 200 || resp->status > 299)
+		rollout_http_report_error(method, path, resp);
+}
+
+static char *
+json_string_or_null(json_t *obj, const char *key)
+{
+	json_t	   *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return NULL;
+	return rollout_json_scalar_text(v);
+}
+
+/*
+ * The credentials visible to the mapping's user: GET {auth_url}/credentials,
+ * a bare JSON array.  Only id, label, appKey and createdAt are kept: the
+ * items' "data" holds upstream secrets and is never read.
+ */
+List *
+rollout_list_credentials(RolloutConn *conn, RolloutOptions *opts)
+{
+	RolloutResponse resp;
+	json_t	   *root;
+	List	   *result = NIL;
+	size_t		i;
+	json_t	   *item;
+	const char *path = "/credentials";
+
+	rollout_api_request(conn, opts, "GET", opts->auth_url, path, NULL, false,
+						&resp);
+	rollout_check_status("GET", path, &resp);
+	root = rollout_json_parse(CurrentMemoryContext, resp.body, resp.body_len,
+							  "GET", path);
+	if (!json_is_array(root))
+		ereport(ERROR,
+				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+				 errmsg("Rollout response to GET %s is not a JSON array",
+						path)));
+	json_array_foreach(root, i, item)
+	{
+		RolloutCredential *cred = palloc0(sizeof(RolloutCredential));
+
+		if (!json_is_object(item) || json_object_get(item, "id") == NULL)
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout response to GET %s holds an item without an id",
+							path)));
+		cred->id = json_string_or_null(item, "id");
+		cred->label = json_string_or_null(item, "label");
+		cred->app_key = json_string_or_null(item, "appKey");
+		cred->created_at = json_string_or_null(item, "createdAt");
+		result = lappend(result, cred);
+	}
+	return result;
+}
+
+/* Use credential_id, else the one credential the user can see. */
+static void
+resolve_credential(RolloutConn *conn, RolloutOptions *opts)
+{
+	List	   *creds;
+	StringInfoData found;
+	ListCell   *lc;
+
+	if (opts->credential_id != NULL)
+	{
+		conn->credential_id = MemoryContextStrdup(TopMemoryContext,
+												  opts->credential_id);
+		return;
+	}
+
+	creds = rollout_list_credentials(conn, opts);
+	if (list_length(creds) == 1)
+	{
+		RolloutCredential *cred = linitial(creds);
+
+		conn->credential_id = MemoryContextStrdup(TopMemoryContext, cred->id);
+		return;
+	}
+
+	initStringInfo(&found);
+	foreach(lc, creds)
+	{
+		RolloutCredential *cred = lfirst(lc);
+
+		appendStringInfo(&found, "%s%s (%s)", found.len > 0 ? ", " : "",
+						 cred->id, cred->label ? cred->label : "no label");
+	}
+	ereport(ERROR,
+			(errcode(ROLLOUT_ERRCODE_CREDENTIAL),
+			 list_length(creds) == 0
+			 ? errmsg("Rollout user \"%s\" has no credential", opts->user_id)
+			 : errmsg("Rollout user \"%s\" has %d credentials; rollout_fdw cannot choose one",
+					  opts->user_id, list_length(creds)),
+			 list_length(creds) == 0
+			 ? errdetail("GET %s/credentials returned no credential.",
+						 "{auth_url}")
+			 : errdetail_internal("Credentials found: %s.", found.data),
+			 list_length(creds) == 0
+			 ? errhint("Connect a CRM for this user in Rollout, or set credential_id on the user mapping.")
+			 : errhint("Set credential_id on the user mapping, e.g. ALTER USER MAPPING ... OPTIONS (ADD credential_id '%s').",
+					   ((RolloutCredential *) linitial(creds))->id)));
+}

@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * import.c
+ *		  IMPORT FOREIGN SCHEMA crm: a foreign table for each CRM collection,
+ *		  with every documented field as a snake_case column of a fitting
+ *		  type, plus attrs jsonb holding the whole record.
+ *
+ * The column lists follow ROLLOUT_API.md (section 4 for people).  Each
+ * column gets an explicit field option, so the generated DDL says exactly
+ * which JSON key it reads.  Nothing from the user mapping (no secret) ever
+ * reaches the generated statements.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "nodes/parsenodes.h"
+
+#include "rollout_fdw.h"
+
+typedef struct ImportColumn
+{
+	const char *name;
+	const char *type;
+	const char *field;
+} ImportColumn;
+
+typedef struct ImportTable
+{
+	const char *name;			/* table name */
+	const char *resource;		/* collection path */
+	const ImportColumn *columns;
+	int			ncolumns;
+} ImportTable;
+
+static const ImportColumn people_columns[] = {
+	{"id", "text", "id"},
+	{"name", "text", "name"},
+	{"first_name", "text", "firstName"},
+	{"last_name", "text", "lastName"},
+	{"stage", "text", "stage"},
+	{"stage_id", "text", "stageId"},
+	{"source", "text", "source"},
+	{"source_id", "text", "sourceId"},
+	{"system_source", "text", "systemSource"},
+	{"assigned_user_id", "text", "assignedUserId"},
+	{"assigned_pond_id", "text", "assignedPondId"},
+	{"office_id", "text", "officeId"},
+	{"timeframe_id", "text", "timeframeId"},
+	{"tags", "text[]", "tags"},
+	{"emails", "jsonb", "emails"},
+	{"phones", "jsonb", "phones"},
+	{"addresses", "jsonb", "addresses"},
+	{"average_beds", "numeric", "averageBeds"},
+	{"average_price", "numeric", "averagePrice"},
+	{"birthday", "date", "birthday"},
+	{"last_activity", "timestamptz", "lastActivity"},
+	{"last_activity_type", "text", "lastActivityType"},
+	{"contact_types", "text[]", "contactTypes"},
+	{"job_title", "text", "jobTitle"},
+	{"company_name", "text", "companyName"},
+	{"communications_consent", "jsonb", "communicationsConsent"},
+	{"original_ids", "jsonb", "originalIds"},
+	{"original", "jsonb", "original"},
+	{"created", "timestamptz", "created"},
+	{"updated", "timestamptz", "updated"},
+	{"rollout_updated", "timestamptz", "rolloutUpdated"},
+	{"attrs", "jsonb", "*"},
+};
+
+static const ImportTable crm_tables[] = {
+	{"people", "people", people_columns, lengthof(people_columns)},
+};
+
+static bool
+table_listed(List *tables, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, tables)
+		if (strcmp(((RangeVar *) lfirst(lc))->relname, name) == 0)
+			return true;
+	return false;
+}
+
+static char *
+table_ddl(const ImportTable *t, ImportForeignSchemaStmt *stmt)
+{
+	StringInfoData buf;
+	const char *server = quote_identifier(stmt->server_name);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s.%s (\n",
+					 quote_identifier(stmt->local_schema),
+					 quote_identifier(t->name));
+	for (int i = 0; i < t->ncolumns; i++)
+		appendStringInfo(&buf, "  %s %s OPTIONS (field %s)%s\n",
+						 quote_identifier(t->columns[i].name),
+						 t->columns[i].type,
+						 quote_literal_cstr(t->columns[i].field),
+						 i + 1 < t->ncolumns ? "," : "");
+	appendStringInfo(&buf, ") SERVER %s OPTIONS (resource %s)",
+					 server, quote_literal_cstr(t->resource));
+	return buf.data;
+}
+
+/* The CREATE FOREIGN TABLE statements of IMPORT FOREIGN SCHEMA crm. */
+List *
+rollout_import_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	List	   *commands = NIL;
+
+	if (strcmp(stmt->remote_schema, "crm") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
+				 errmsg("remote schema \"%s\" does not exist",
+						stmt->remote_schema),
+				 errhint("rollout_fdw offers one remote schema: crm.")));
+
+	for (int i = 0; i < lengthof(crm_tables); i++)
+	{
+		const ImportTable *t = &crm_tables[i];
+
+		if (stmt->list_type == FDW_IMPORT_SCHEMA_LIMIT_TO &&
+			!table_listed(stmt->table_list, t->name))
+			continue;
+		if (stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT &&
+			table_listed(stmt->table_list, t->name))
+			continue;
+		commands = lappend(commands, table_ddl(t, stmt));
+	}
+	return commands;
+}

@@ -1,0 +1,204 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollout_fdw.h
+ *		  The one private header of rollout_fdw, grouped by the file that
+ *		  defines each symbol.
+ *
+ * Rules kept throughout the extension:
+ *	- no secret (client secret, JWT, Authorization header) is ever placed in
+ *	  a message, a log line, EXPLAIN output or a plan;
+ *	- memory from libcurl, jansson and libjwt (malloc) always has an owner on
+ *	  the error path;
+ *	- every wait is interruptible.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ROLLOUT_FDW_H
+#define ROLLOUT_FDW_H
+
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/attnum.h"
+#include "fmgr.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
+#include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+/*
+ * PostgreSQL declares its SQL function json_object() in utils/builtins.h,
+ * jansson its constructor of the same name.  We use only jansson's: the
+ * other is renamed while builtins.h is read.  Source files include
+ * builtins.h only through this header.
+ */
+#define json_object pg_sql_json_object
+#include "utils/builtins.h"
+#undef json_object
+#include <jansson.h>
+
+/* SQLSTATEs of the API error classes (README "Errors") */
+#define ROLLOUT_ERRCODE_AUTH			ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
+#define ROLLOUT_ERRCODE_FORBIDDEN		ERRCODE_INSUFFICIENT_PRIVILEGE
+#define ROLLOUT_ERRCODE_NOT_FOUND		ERRCODE_FDW_TABLE_NOT_FOUND
+#define ROLLOUT_ERRCODE_BAD_REQUEST		ERRCODE_INVALID_PARAMETER_VALUE
+#define ROLLOUT_ERRCODE_NOT_READY		ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+#define ROLLOUT_ERRCODE_RATE_LIMITED	ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
+#define ROLLOUT_ERRCODE_SERVER			ERRCODE_SYSTEM_ERROR
+#define ROLLOUT_ERRCODE_NETWORK			ERRCODE_CONNECTION_FAILURE
+#define ROLLOUT_ERRCODE_BAD_RESPONSE	ERRCODE_PROTOCOL_VIOLATION
+#define ROLLOUT_ERRCODE_CREDENTIAL		ERRCODE_FDW_OPTION_NAME_NOT_FOUND
+
+#define ROLLOUT_DEFAULT_API_URL		"https://crm.universal.rollout.com/api"
+#define ROLLOUT_DEFAULT_AUTH_URL	"https://universal.rollout.com/api"
+
+/*
+ * Every option of a server, user mapping and foreign table, merged: table
+ * options override the server's, the user mapping's client_id overrides the
+ * server's.
+ */
+typedef struct RolloutOptions
+{
+	char	   *api_url;
+	char	   *auth_url;
+	char	   *client_id;
+	int			page_size;
+	int			scan_concurrency;
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+	int			retry_base_ms;
+	int			retry_max_ms;
+	int			not_ready_timeout_s;
+	double		rate_limit;
+	int			token_ttl_s;
+	int			batch_size;
+	int64		max_response_bytes;
+	char	   *ca_file;
+	/* user mapping */
+	char	   *client_secret;
+	char	   *user_id;
+	char	   *credential_id;
+	/* foreign table */
+	char	   *resource;
+} RolloutOptions;
+
+/* Per-user-mapping state kept for the life of the backend. */
+typedef struct RolloutConn
+{
+	Oid			umid;			/* hash key: user mapping OID */
+	Oid			serverid;
+	char	   *token;			/* current JWT (TopMemoryContext) or NULL */
+	int64		token_expires;	/* Unix seconds */
+	char	   *credential_id;	/* resolved credential (TopMemoryContext) */
+	CURL	   *easy;			/* kept-alive handle */
+	bool		invalidated;
+	uint32		server_hashvalue;
+	uint32		mapping_hashvalue;
+} RolloutConn;
+
+/* An HTTP response, body in palloc'd memory of the caller's context. */
+typedef struct RolloutResponse
+{
+	long		status;
+	char	   *body;
+	size_t		body_len;
+	int			retries;		/* how many retries it took */
+} RolloutResponse;
+
+/* A credential as GET {auth_url}/credentials lists it (never its data). */
+typedef struct RolloutCredential
+{
+	char	   *id;
+	char	   *label;
+	char	   *app_key;
+	char	   *created_at;
+} RolloutCredential;
+
+/* How a column reads its JSON value and converts it to its type. */
+typedef enum RolloutConvKind
+{
+	ROLLOUT_CONV_TEXT,			/* text, varchar, bpchar, name */
+	ROLLOUT_CONV_BOOL,
+	ROLLOUT_CONV_NUMBER,		/* integers, numeric, floats */
+	ROLLOUT_CONV_JSON,			/* json, jsonb */
+	ROLLOUT_CONV_ARRAY,			/* 1-D array of a scalar type */
+	ROLLOUT_CONV_OTHER			/* timestamps, dates, uuid, ...: by input fn */
+} RolloutConvKind;
+
+typedef struct RolloutColumn
+{
+	AttrNumber	attnum;
+	char	   *attname;
+	bool		whole_record;	/* field '*' */
+	List	   *path;			/* explicit field: list of String keys */
+	char	   *key_exact;		/* default field: the column name ... */
+	char	   *key_camel;		/* ... else its camelCase */
+	Oid			typid;
+	int32		typmod;
+	RolloutConvKind kind;
+	FmgrInfo	infunc;
+	Oid			ioparam;
+	/* arrays only */
+	Oid			elemtype;
+	RolloutConvKind elemkind;
+	FmgrInfo	elem_infunc;
+	Oid			elem_ioparam;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+} RolloutColumn;
+
+/* in option.c */
+extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
+										   Oid relid);
+extern char *rollout_column_field(Oid relid, AttrNumber attnum);
+extern void rollout_check_mapping(RolloutOptions *opts, const char *server);
+
+/* in auth.c */
+extern char *rollout_mint_jwt(const char *client_id, const char *secret,
+							  const char *subject, int64 issued_at,
+							  int ttl_s);
+
+/* in connection.c */
+extern RolloutConn *rollout_get_conn(UserMapping *user);
+extern void rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
+								const char *method, const char *base,
+								const char *path, const char *body,
+								bool need_credential,
+								RolloutResponse *resp);
+extern void rollout_check_status(const char *method, const char *path,
+								 RolloutResponse *resp);
+extern List *rollout_list_credentials(RolloutConn *conn,
+									  RolloutOptions *opts);
+extern char *rollout_escape(const char *value);
+
+/* in http.c */
+extern CURL *rollout_http_new_handle(void);
+extern void rollout_http_perform(CURL *easy, RolloutOptions *opts,
+								 const char *method, const char *url,
+								 const char *path, struct curl_slist *headers,
+								 const char *body, RolloutResponse *resp);
+extern void rollout_http_report_error(const char *method, const char *path,
+									  RolloutResponse *resp);
+
+/* in json.c */
+extern void rollout_column_init(RolloutColumn *col, Relation rel,
+								AttrNumber attnum);
+extern json_t *rollout_record_value(json_t *record, RolloutColumn *col);
+extern Datum rollout_json_to_datum(json_t *value, RolloutColumn *col,
+								   bool *isnull);
+extern void rollout_json_append(StringInfo buf, json_t *value);
+extern char *rollout_json_scalar_text(json_t *value);
+extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
+								  size_t len, const char *method,
+								  const char *path);
+extern char *rollout_api_message(const char *body, size_t len);
+
+/* in import.c */
+extern List *rollout_import_schema(ImportForeignSchemaStmt *stmt,
+								   Oid serverOid);
+
+#endif							/* ROLLOUT_FDW_H */

@@ -1,0 +1,1564 @@
+#!/usr/bin/env python3
+"""Emulator of the Rollout Universal CRM API, for testing rollout_fdw.
+
+A standalone HTTP(S) server (Python 3 standard library only) that behaves like
+https://crm.universal.rollout.com/api and https://universal.rollout.com/api as documented in
+ROLLOUT_API.md: HS512 JWT bearer auth, the X-Rollout-Credential-Id header, GET /api/credentials,
+and the CRM collections (/api/people, /api/users, /api/notes, /api/tasks, /api/textMessages)
+with the `_metadata` list envelope, opaque `next` cursors, filters and create/update/delete.
+
+Test control lives under /_admin/ (no auth): reset the data, load verbatim records, inject
+faults (status codes, latency, stalls, truncated or malformed bodies, pagination loops, huge
+bodies), a "data not ready" window, a token-bucket rate limit, and a request log.
+
+Run `python3 test/emulator.py --help` for the command line. The Authorization header and the
+JWT are never printed or recorded.
+"""
+
+import argparse
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
+import json
+import os
+import random
+import re
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import traceback
+import unicodedata
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlencode
+
+JSON_TYPE = "application/json"
+CRED_HEADER = "X-Rollout-Credential-Id"
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+MAX_REQUEST_BODY = 64 * 1024 * 1024
+MAX_TOKEN_LIFETIME_S = 3600
+EXP_LEEWAY_S = 2
+IAT_FUTURE_LEEWAY_S = 60
+NOT_READY_MESSAGE = "Data for this credential is not ready yet. Please try again."
+FORBIDDEN_MESSAGE = "Forbidden (invalid credentials)"
+BASE_EPOCH = 1735689600  # 2025-01-01T00:00:00Z: generated timestamps start here
+UUID_BASE_MS = 0x0199E3CA2AA4  # generated UUIDv7 ids start 0199e3ca-2aa4-7...
+FUB_FIRST_ID = 11  # the live-captured person is id 11; generated FUB ids follow it
+
+# ---------------------------------------------------------------------------------------------
+# Fixed tenancy: users (JWT sub) and their credentials
+# ---------------------------------------------------------------------------------------------
+
+
+def credential(cred_id, label, app_key, created, data=None):
+    return {
+        "id": cred_id,
+        "createdAt": created,
+        "appKey": app_key,
+        "label": label,
+        "avatar": f"https://assets.example.com/connectors/{app_key}.png",
+        "data": data or {},
+    }
+
+
+CREDENTIALS = {
+    "user-1": [
+        credential("cred-1", "Follow Up Boss", "followupboss", "2025-10-20T09:00:00.000Z",
+                   {"accessToken": "upstream-secret-do-not-leak"}),
+    ],
+    "user-multi": [
+        credential("cred-a", "Follow Up Boss A", "followupboss", "2025-10-21T10:00:00.000Z"),
+        credential("cred-b", "Salesforce B", "salesforce", "2025-10-21T11:00:00.000Z"),
+    ],
+    "user-none": [],
+    "user-2": [
+        credential("cred-2", "Other CRM", "other", "2025-10-22T12:00:00.000Z"),
+    ],
+}
+
+# credential -> (shape, seed, first FUB id) of its small fixed store; cred-1 gets the CLI dataset
+SMALL_STORES = {
+    "cred-a": ("fub", 101, 101),
+    "cred-b": ("uuid", 202, None),
+    "cred-2": ("uuid", 303, None),
+}
+SMALL_STORE_PEOPLE = 3
+
+# The one person that came back whole from the live API (live-samples.json), kept verbatim.
+LIVE_PERSON_JSON = """
+{"id": 11, "created": "2025-10-22T15:33:47Z", "updated": "2025-10-22T15:34:03Z",
+ "createdVia": "API", "lastActivity": "2025-10-22T15:34:03Z", "name": "Isabella Martinez",
+ "firstName": "Isabella", "lastName": "Martinez", "stage": "Lead", "stageId": 2,
+ "source": "Google Ads", "sourceId": 14, "sourceUrl": "", "leadFlowId": null, "delayed": false,
+ "contacted": 1, "price": null, "assignedLenderId": null, "assignedLenderName": null,
+ "assignedUserId": 1, "assignedPondId": null, "assignedTo": "Dev Rollout",
+ "tags": ["new_lead", "buyer"],
+ "emails": [{"value": "isabella.martinez@example.com", "type": "home", "status": "Invalid",
+             "isPrimary": 1}],
+ "phones": [{"value": "7185550166", "type": "mobile", "status": "Invalid", "isPrimary": 1,
+             "normalized": "7185550166", "isLandline": false, "isOnboardingNumber": false}],
+ "addresses": [], "picture": null, "socialData": [], "websiteVisits": 0, "timeframeId": null,
+ "timeframeUpdated": null, "timeframeStatus": null, "timeframeDateRange": null, "claimed": true,
+ "dealStatus": null, "dealStage": null, "dealName": null, "dealCloseDate": null,
+ "dealPrice": null, "firstToClaimOffer": false,
+ "collaborators": [{"id": 1, "name": "Dev Rollout", "assigned": true, "role": "Broker"}],
+ "teamLeaders": [], "pondMembers": []}
+"""
+LIVE_PERSON = json.loads(LIVE_PERSON_JSON)
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic data generation
+# ---------------------------------------------------------------------------------------------
+
+FIRST_NAMES = (
+    "Olivia", "Liam", "Emma", "Noah", "Ava", "Ethan", "Sophia", "Mason", "Mia", "Lucas",
+    "Amelia", "Logan", "Harper", "James", "Evelyn", "Benjamin", "Abigail", "Elijah", "Emily",
+    "Oliver", "Ella", "Jacob", "Chloe", "Daniel", "Grace", "Henry", "Zoë", "Samuel", "Nora",
+    "Owen", "Priya", "Wei", "Fatima", "Mateo", "Aisha", "Kenji", "Sofia", "José", "Hannah", "Omar",
+)
+LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "O'Brien", "King", "Wright",
+    "Müller", "Nguyen", "Hill", "Flores", "Green",
+)
+STAGES = (("Lead", 2), ("Prospect", 3), ("Active Client", 4), ("Closed", 8))
+SOURCES = (("Google Ads", 14), ("Zillow", 3), ("Website", 1), ("Referral", 7), ("Open House", 9))
+AGENTS = ((1, "Dev", "Rollout", "Broker"), (2, "Maria", "Lopez", "Agent"),
+          (3, "Sam", "Carter", "Agent"))
+TAG_POOL = ("buyer", "seller", "new_lead", "VIP", "investor")
+CITIES = (("Brooklyn", "NY", "11201"), ("Austin", "TX", "78701"), ("Denver", "CO", "80202"),
+          ("Seattle", "WA", "98101"), ("Miami", "FL", "33101"))
+STREETS = ("Main St", "Oak Ave", "Maple Dr", "Cedar Ln", "Elm St", "Park Pl")
+AREA_CODES = ("212", "718", "512", "303", "206", "305")
+JOB_TITLES = ("Engineer", "Teacher", "Nurse", "Designer", "Accountant", "")
+COMPANIES = ("Acme Corp", "Globex", "Initech", "Umbrella LLC", "")
+CONTACT_TYPES = (("Buyer",), ("Seller",), ("Buyer", "Seller"), ())
+ACTIVITY_TYPES = ("Call", "Email", "Text", "Meeting")
+SYSTEM_SOURCES = ("Salesforce", "HubSpot", "Website Form")
+
+
+def iso_z(epoch):
+    """ISO-8601 UTC with seconds precision, as the FUB-backed API sends it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def iso_ms(epoch):
+    """ISO-8601 UTC with milliseconds, as Rollout's own metadata fields are sent."""
+    millis = int(round(epoch * 1000)) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{millis:03d}Z"
+
+
+def ascii_slug(text):
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z]", "", plain.lower())
+
+
+def uuid7_text(millis, random_bits):
+    """A UUIDv7-shaped string from a 48-bit millisecond stamp and 74 random bits."""
+    rand_a = (random_bits >> 62) & 0xFFF
+    rand_b = random_bits & ((1 << 62) - 1)
+    value = (millis << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def uuid_for(seed, index):
+    """The deterministic UUIDv7-looking id of generated record `index` under `seed`."""
+    digest = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=10).digest()
+    return uuid7_text(UUID_BASE_MS + index, int.from_bytes(digest, "big"))
+
+
+def fresh_uuid():
+    return uuid7_text(int(time.time() * 1000), int.from_bytes(os.urandom(10), "big"))
+
+
+def record_id(style, seed, namespace, index):
+    """Id of the index-th fixed record of a small collection: 1, 2, ... or a UUID."""
+    return index + 1 if style == "int" else uuid_for(f"{seed}-{namespace}", index)
+
+
+def pick_tags(rng, index):
+    if index % 6 == 3:
+        return None
+    if index % 6 == 5:
+        return []
+    return rng.sample(TAG_POOL, rng.randint(1, 3))
+
+
+def pick_emails(first, last, index):
+    count = 0 if index % 5 == 4 else 2 if index % 3 == 0 else 1
+    base = f"{ascii_slug(first)}.{ascii_slug(last)}.{index}"
+    values = [(f"{base}@example.com", "home"), (f"{base}@work.example.com", "work")]
+    return values[:count]
+
+
+def pick_phones(rng, index):
+    """(value, normalized, type) triples; the second phone is formatted, not normalized."""
+    if index % 7 == 6:
+        return []
+    digits = f"{rng.choice(AREA_CODES)}555{index % 10000:04d}"
+    phones = [(digits, digits, "mobile")]
+    if index % 4 == 0:
+        work = f"{rng.choice(AREA_CODES)}555{(index * 7) % 10000:04d}"
+        phones.append((f"({work[:3]}) {work[3:6]}-{work[6:]}", work, "work"))
+    return phones
+
+
+def pick_price(rng, index):
+    if index % 4 == 0:
+        return None
+    if index % 4 == 2:
+        return rng.randrange(100, 900) * 1000 + 0.5
+    return rng.randrange(100, 900) * 1000
+
+
+def pick_beds(rng, index):
+    return None if index % 4 == 0 else 2.5 if index % 4 == 1 else rng.randint(1, 5)
+
+
+def person_profile(seed, index):
+    """Shape-independent, deterministic facts about generated person number `index`."""
+    rng = random.Random(seed * 1_000_003 + index)
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    created = BASE_EPOCH + index * 3600 + rng.randrange(3600)
+    updated = created + rng.randrange(60, 30 * 86400)
+    city, state, code = rng.choice(CITIES)
+    return {
+        "rng": rng,
+        "first": first,
+        "last": last,
+        "stage": STAGES[rng.randrange(len(STAGES))],
+        "source": rng.choice(SOURCES),
+        "agent": rng.choice(AGENTS),
+        "created": created,
+        "updated": None if index % 11 == 10 else updated,
+        "last_activity": None if index % 5 == 2 else updated + rng.randrange(3600),
+        "tags": pick_tags(rng, index),
+        "emails": pick_emails(first, last, index),
+        "phones": pick_phones(rng, index),
+        "address": None if index % 2 else {
+            "type": "home", "street": f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
+            "city": city, "state": state, "code": code, "country": "US"},
+        "beds": pick_beds(rng, index),
+        "price": pick_price(rng, index),
+        "birthday": None if index % 3 == 1 else
+        f"{rng.randint(1950, 2000)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "contact_types": list(CONTACT_TYPES[index % len(CONTACT_TYPES)]),
+        "job": rng.choice(JOB_TITLES),
+        "company": rng.choice(COMPANIES),
+        "consent": {"email": index % 2 == 0, "call": index % 3 != 0, "text": index % 4 == 1},
+    }
+
+
+def optional_iso(epoch, formatter=iso_z):
+    return None if epoch is None else formatter(epoch)
+
+
+def fub_person(seed, index, first_id):
+    """A person in the raw Follow Up Boss shape the live API returned (numeric ids, 1/0 flags)."""
+    p = person_profile(seed, index)
+    agent_id, agent_first, agent_last, _ = p["agent"]
+    agent_name = f"{agent_first} {agent_last}"
+    return {
+        "id": first_id + index,
+        "created": iso_z(p["created"]),
+        "updated": optional_iso(p["updated"]),
+        "createdVia": ("API", "Import", "Website")[index % 3],
+        "lastActivity": optional_iso(p["last_activity"]),
+        "name": f"{p['first']} {p['last']}",
+        "firstName": p["first"],
+        "lastName": p["last"],
+        "stage": p["stage"][0],
+        "stageId": p["stage"][1],
+        "source": p["source"][0],
+        "sourceId": p["source"][1],
+        "sourceUrl": "",
+        "price": None,
+        "assignedUserId": agent_id,
+        "assignedPondId": None,
+        "assignedTo": agent_name,
+        "tags": p["tags"],
+        "emails": [{"value": value, "type": kind, "status": "Valid", "isPrimary": int(i == 0)}
+                   for i, (value, kind) in enumerate(p["emails"])],
+        "phones": [{"value": value, "type": kind, "status": "Valid", "isPrimary": int(i == 0),
+                    "normalized": normalized, "isLandline": False, "isOnboardingNumber": False}
+                   for i, (value, normalized, kind) in enumerate(p["phones"])],
+        "addresses": [p["address"]] if p["address"] else [],
+        "picture": None,
+        "timeframeId": None,
+        "averageBeds": p["beds"],
+        "averagePrice": p["price"],
+        "birthday": p["birthday"],
+        "contactTypes": p["contact_types"],
+        "jobTitle": p["job"],
+        "companyName": p["company"],
+        "communicationsConsent": p["consent"],
+        "collaborators": [{"id": agent_id, "name": agent_name, "assigned": True,
+                           "role": p["agent"][3]}],
+    }
+
+
+def uuid_person(seed, index, cred_id):
+    """A person in Rollout's normalised shape (string ids, boolean flags, original record)."""
+    p = person_profile(seed, index)
+    rng = p["rng"]
+    contact_id = 116 + index
+    synced = (p["updated"] or p["created"]) + 1.25
+    return {
+        "id": uuid_for(seed, index),
+        "createdAt": iso_ms(p["created"] + 0.5),
+        "updatedAt": iso_ms(synced),
+        "recordMissingCount": 0,
+        "credentialId": cred_id,
+        "originalIds": {"contact": contact_id},
+        "original": {"contact": {"Id": contact_id, "FirstName": p["first"],
+                                 "LastName": p["last"], "CreatedDate": iso_z(p["created"])}},
+        "name": f"{p['first']} {p['last']}",
+        "firstName": p["first"],
+        "lastName": p["last"],
+        "assignedUserId": None if index % 5 == 3 else uuid_for(f"{seed}-users", p["agent"][0] - 1),
+        "assignedPondId": None,
+        "officeId": None if index % 2 else "office-1",
+        "timeframeId": None if index % 3 else "timeframe-3",
+        "stage": p["stage"][0],
+        "stageId": str(p["stage"][1]),
+        "tags": p["tags"],
+        "created": iso_z(p["created"]),
+        "updated": optional_iso(p["updated"]),
+        "rolloutUpdated": iso_ms(synced),
+        "addresses": [p["address"]] if p["address"] else [],
+        "emails": [{"value": value, "type": kind, "status": "Valid", "isPrimary": i == 0}
+                   for i, (value, kind) in enumerate(p["emails"])],
+        "phones": [{"value": value, "type": kind, "status": "Valid",
+                    "isPrimary": True if i == 0 else None}
+                   for i, (value, _, kind) in enumerate(p["phones"])],
+        "source": p["source"][0],
+        "sourceId": str(p["source"][1]),
+        "systemSource": rng.choice(SYSTEM_SOURCES),
+        "averageBeds": p["beds"],
+        "averagePrice": p["price"],
+        "birthday": p["birthday"],
+        "lastActivity": optional_iso(p["last_activity"]),
+        "lastActivityType": "" if p["last_activity"] is None else rng.choice(ACTIVITY_TYPES),
+        "contactTypes": p["contact_types"],
+        "jobTitle": p["job"],
+        "companyName": p["company"],
+        "communicationsConsent": p["consent"],
+    }
+
+
+def make_users(style, seed, person_ids):
+    users = []
+    for i, (number, first, last, role) in enumerate(AGENTS):
+        stamp = BASE_EPOCH - 86400 * (30 - i)
+        users.append({
+            "id": record_id(style, seed, "users", i), "firstName": first, "lastName": last,
+            "email": f"{first.lower()}.{last.lower()}@agency.example.com",
+            "phone": f"212555{1000 + number}", "role": role, "status": "Active",
+            "timezone": "America/New_York", "created": iso_z(stamp), "updated": iso_z(stamp),
+            "originalIds": {"user": number}, "original": {"user": {"id": number}},
+            "teamId": None, "address": None, "username": f"{first.lower()}{number}",
+            "type": "user", "offices": [{"id": "office-1"}],
+        })
+    return users
+
+
+def person_ref(person_ids, i):
+    return person_ids[i % len(person_ids)] if person_ids else None
+
+
+def make_notes(style, seed, person_ids):
+    return [{
+        "id": record_id(style, seed, "notes", i), "personId": person_ref(person_ids, i),
+        "subject": f"Call summary {i + 1}", "body": f"Discussed listing #{i + 1}.",
+        "isHtml": False, "created": iso_z(BASE_EPOCH + 600 * i),
+        "updated": iso_z(BASE_EPOCH + 600 * i + 60),
+        "originalIds": {"note": 500 + i}, "original": {"note": {"id": 500 + i}},
+    } for i in range(5)]
+
+
+def make_tasks(style, seed, person_ids):
+    return [{
+        "id": record_id(style, seed, "tasks", i), "name": f"Follow up #{i + 1}",
+        "type": ("Call", "Email", "Follow Up")[i % 3], "personId": person_ref(person_ids, i),
+        "assignedUserId": record_id(style, seed, "users", i % len(AGENTS)),
+        "dueDateTime": iso_z(BASE_EPOCH + 86400 * (i + 1)), "isCompleted": i % 2 == 1,
+        "created": iso_z(BASE_EPOCH + 900 * i), "updated": iso_z(BASE_EPOCH + 900 * i + 60),
+        "originalIds": {"task": 700 + i}, "original": {"task": {"id": 700 + i}},
+    } for i in range(5)]
+
+
+def make_text_messages(style, seed, person_ids):
+    return [{
+        "id": record_id(style, seed, "textMessages", i), "personId": person_ref(person_ids, i),
+        "userId": record_id(style, seed, "users", 0), "message": f"Hello again ({i + 1})",
+        "isIncoming": i % 2 == 0, "status": "Delivered", "toNumber": "7185550166",
+        "fromNumber": "2125551001", "externalLabel": None, "externalUrl": None,
+        "sent": iso_z(BASE_EPOCH + 300 * i),
+    } for i in range(3)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Collections: one table drives routing, list keys, filters, defaults and fixture data
+# ---------------------------------------------------------------------------------------------
+
+
+def id_key(value):
+    """The text an id is looked up by: strings as they are, numbers as their JSON text."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def item_values(record, list_name, key):
+    items = record.get(list_name) if isinstance(record, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [item.get(key) for item in items if isinstance(item, dict)]
+
+
+def has_email(record, value):
+    return value in item_values(record, "emails", "value")
+
+
+def has_phone(record, value):
+    return (value in item_values(record, "phones", "value")
+            or value in item_values(record, "phones", "normalized"))
+
+
+def has_tag(record, value):
+    tags = record.get("tags") if isinstance(record, dict) else None
+    return isinstance(tags, list) and value in tags
+
+
+def has_person(record, value):
+    return isinstance(record, dict) and "personId" in record and id_key(record["personId"]) == value
+
+
+FILTERS = {"email": has_email, "phone": has_phone, "tags": has_tag, "personId": has_person}
+
+
+@dataclass(frozen=True)
+class Collection:
+    path: str  # segment under /api
+    list_key: str  # key of the item array and value of _metadata.collection
+    noun: str  # for "<noun> not found"
+    filters: tuple = ()  # query parameters that filter the list (names in FILTERS)
+    required: tuple = ()  # non-empty string fields a create must carry
+    defaults: dict = field(default_factory=dict)  # set on create when absent
+    make: object = None  # make(style, seed, person_ids) -> fixed records of a credential
+
+
+COLLECTIONS = {c.path: c for c in (
+    Collection("people", "people", "Person", filters=("email", "phone", "tags"),
+               required=("firstName", "lastName"),
+               defaults={"stage": "Lead", "tags": [], "emails": [], "phones": [],
+                         "addresses": []}),
+    Collection("users", "users", "User", make=make_users),
+    Collection("notes", "notes", "Note", filters=("personId",), make=make_notes),
+    Collection("tasks", "tasks", "Task", filters=("personId",), make=make_tasks),
+    Collection("textMessages", "textmessages", "Text message", filters=("personId",),
+               make=make_text_messages),
+)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Store: the records of one collection of one credential, in list order
+# ---------------------------------------------------------------------------------------------
+
+
+class Store:
+    """Records in insertion order with an id index.
+
+    A slot holds either a record (any JSON value; the admin interface may load odd ones) or an
+    int: the index of a record generated on demand by `generate`, so a 200k-person dataset costs
+    only its ids until a record is written."""
+
+    def __init__(self, id_style, generate=None):
+        self.id_style = id_style  # "int" or "uuid": how new ids are made
+        self.generate = generate
+        self.slots = []
+        self.keys = []  # id_key of each slot, None when the record has no id
+        self.index = {}  # id key -> position of its first occurrence
+        self.next_int = 1
+        self.version = 0
+        self.filter_cache = (None, {})  # (version, {filter hash: positions})
+
+    def __len__(self):
+        return len(self.slots)
+
+    def extend_generated(self, indexes, key_of):
+        for i in indexes:
+            key = key_of(i)
+            self.slots.append(i)
+            self.keys.append(key)
+            self.index.setdefault(key, len(self.slots) - 1)
+        self.version += 1
+
+    def append(self, record):
+        has_id = isinstance(record, dict) and "id" in record
+        key = id_key(record["id"]) if has_id else None
+        self.slots.append(record)
+        self.keys.append(key)
+        if key is not None:
+            self.index.setdefault(key, len(self.slots) - 1)
+        if has_id and type(record["id"]) is int:
+            self.next_int = max(self.next_int, record["id"] + 1)
+        self.version += 1
+
+    def replace_all(self, records):
+        next_int = self.next_int
+        self.slots, self.keys, self.index = [], [], {}
+        for record in records:
+            self.append(record)
+        self.next_int = max(next_int, self.next_int)
+
+    def new_id(self):
+        if self.id_style != "int":
+            return fresh_uuid()
+        self.next_int += 1
+        return self.next_int - 1
+
+    def position(self, key):
+        return self.index.get(key)
+
+    def record_at(self, pos):
+        slot = self.slots[pos]
+        return self.generate(slot) if type(slot) is int else slot
+
+    def set(self, pos, record):
+        self.slots[pos] = record
+        self.version += 1
+
+    def delete(self, pos):
+        del self.slots[pos]
+        del self.keys[pos]
+        self.index = {}
+        for i, key in enumerate(self.keys):
+            if key is not None:
+                self.index.setdefault(key, i)
+        self.version += 1
+
+    def all(self):
+        return [self.record_at(i) for i in range(len(self.slots))]
+
+    def matching(self, filters, fhash):
+        """Positions of the records that pass every filter value, cached per store version."""
+        version, cache = self.filter_cache
+        if version != self.version:
+            cache = {}
+            self.filter_cache = (self.version, cache)
+        if fhash not in cache:
+            tests = [(FILTERS[name], value) for name, values in filters.items() for value in values]
+            cache[fhash] = [pos for pos in range(len(self.slots))
+                            if all(test(self.record_at(pos), value) for test, value in tests)]
+        return cache[fhash]
+
+    def page(self, offset, limit, filters, fhash):
+        """(records, total) of one list page; unfiltered pages are plain slices."""
+        if not filters:
+            end = min(offset + limit, len(self.slots))
+            return [self.record_at(pos) for pos in range(offset, end)], len(self.slots)
+        positions = self.matching(filters, fhash)
+        return [self.record_at(pos) for pos in positions[offset:offset + limit]], len(positions)
+
+
+def people_store(shape, seed, count, cred_id, first_id, live_first):
+    if shape == "uuid":
+        store = Store("uuid", lambda i: uuid_person(seed, i, cred_id))
+        store.extend_generated(range(count), lambda i: uuid_for(seed, i))
+        return store
+    store = Store("int", lambda i: fub_person(seed, i, first_id))
+    start = 0
+    if live_first and count > 0:
+        store.append(copy.deepcopy(LIVE_PERSON))
+        start = 1
+    store.extend_generated(range(start, count), lambda i: str(first_id + i))
+    store.next_int = max(store.next_int, first_id + count)
+    return store
+
+
+def credential_stores(shape, seed, count, cred_id, first_id, live_first):
+    """{collection path: Store} for one credential."""
+    people = people_store(shape, seed, count, cred_id, first_id, live_first)
+    style = "uuid" if shape == "uuid" else "int"
+    person_ids = [people.record_at(i).get("id") for i in range(min(5, len(people)))]
+    stores = {"people": people}
+    for path, collection in COLLECTIONS.items():
+        if path == "people":
+            continue
+        store = Store(style)
+        for record in (collection.make(style, seed, person_ids) if collection.make else []):
+            store.append(record)
+        stores[path] = store
+    return stores
+
+
+def build_stores(dataset, people, seed):
+    stores = {"cred-1": credential_stores(dataset, seed, people, "cred-1", FUB_FIRST_ID, True)}
+    for cred_id, (shape, small_seed, first_id) in SMALL_STORES.items():
+        stores[cred_id] = credential_stores(shape, small_seed, SMALL_STORE_PEOPLE, cred_id,
+                                            first_id, False)
+    return stores
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors, responses, cursors
+# ---------------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+class Response:
+    def __init__(self, status, payload=None, raw=None, ctype=JSON_TYPE, headers=None):
+        self.status = status
+        self.payload = payload
+        self.raw = raw
+        self.ctype = ctype
+        self.headers = dict(headers or {})
+        self.page = None  # PageInfo on list responses
+
+    def body(self):
+        if self.raw is not None:
+            return self.raw if isinstance(self.raw, bytes) else self.raw.encode()
+        return json.dumps(self.payload, ensure_ascii=False).encode()
+
+
+@dataclass
+class PageInfo:
+    list_key: str
+    cursor: str  # the cursor that produced this page
+    link: str  # nextLink for that cursor
+
+
+def error(status, message, headers=None):
+    return Response(status, {"errorMessage": message}, headers=headers)
+
+
+# The salt makes every cursor contain '/' and '+' (base64 of ">>?" and "~~~" at a 3-byte
+# boundary), so a client that forgets to percent-encode `next` fails every time, not by chance.
+CURSOR_SALT = ">>?~~~"
+
+
+def filter_hash(filters):
+    canonical = json.dumps(sorted((name, sorted(values)) for name, values in filters.items()))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def encode_cursor(offset, fhash):
+    text = json.dumps({"x": CURSOR_SALT, "o": offset, "f": fhash}, separators=(",", ":"))
+    return base64.b64encode(text.encode()).decode()
+
+
+def decode_cursor(cursor, fhash):
+    """The offset a cursor stands for; it must have been made for the same filters."""
+    try:
+        data = json.loads(base64.b64decode(cursor, validate=True))
+    except (binascii.Error, ValueError):
+        data = None
+    valid = (isinstance(data, dict) and data.get("x") == CURSOR_SALT
+             and data.get("f") == fhash and type(data.get("o")) is int and data["o"] >= 0)
+    if not valid:
+        raise ApiError(400, "invalid next cursor")
+    return data["o"]
+
+
+# ---------------------------------------------------------------------------------------------
+# JWT (HS512) verification
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Auth:
+    ok: bool
+    sub: object = None  # the sub claim when the token could be decoded (for the log)
+    reason: str = ""
+
+
+def b64url_decode(part):
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", part):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def json_object(part):
+    value = json.loads(b64url_decode(part))
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def claims_problem(claims, now):
+    """Why the (correctly signed) claims are unacceptable, or None."""
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        return "missing sub"
+    if not is_number(claims.get("iat")):
+        return "missing iat"
+    if not is_number(claims.get("exp")):
+        return "missing exp"
+    if claims["exp"] + EXP_LEEWAY_S <= now:
+        return "expired"
+    if claims["exp"] - claims["iat"] > MAX_TOKEN_LIFETIME_S:
+        return "lifetime over 3600 s"
+    if claims["iat"] > now + IAT_FUTURE_LEEWAY_S:
+        return "issued in the future"
+    return None
+
+
+def verify_token(header_value, clients, now):
+    if not header_value:
+        return Auth(False, reason="missing Authorization header")
+    scheme, _, token = header_value.strip().partition(" ")
+    parts = token.strip().split(".")
+    if scheme.lower() != "bearer" or len(parts) != 3:
+        return Auth(False, reason="malformed")
+    try:
+        header, claims = json_object(parts[0]), json_object(parts[1])
+        signature = b64url_decode(parts[2])
+    except ValueError:
+        return Auth(False, reason="malformed")
+    sub = claims.get("sub")
+    if header.get("alg") != "HS512":
+        return Auth(False, sub, "unsupported alg")
+    secret = clients.get(claims.get("iss")) if isinstance(claims.get("iss"), str) else None
+    if secret is None:
+        return Auth(False, sub, "unknown issuer")
+    expected = hmac.new(secret.encode(), f"{parts[0]}.{parts[1]}".encode(), hashlib.sha512)
+    if not hmac.compare_digest(expected.digest(), signature):
+        return Auth(False, sub, "bad signature")
+    problem = claims_problem(claims, now)
+    return Auth(problem is None, sub, problem or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fault rules and rate limiting
+# ---------------------------------------------------------------------------------------------
+
+IMMEDIATE_ACTIONS = ("status", "html", "not_json")
+SEND_ACTIONS = ("truncate", "stall_body_s")
+LIST_ACTIONS = ("loop", "drop_metadata", "drop_list_key", "bad_total")
+NUMBER_ACTIONS = ("latency_ms", "stall_s", "stall_body_s", "bad_total", "huge_body_bytes")
+FLAG_ACTIONS = ("truncate", "html", "not_json", "loop", "drop_metadata", "drop_list_key")
+ACTIONS = ("status",) + NUMBER_ACTIONS + FLAG_ACTIONS
+RULE_KEYS = {"method", "path", "query", "after", "times", "body", "headers"} | set(ACTIONS)
+
+
+def compile_regex(spec, key):
+    if key not in spec:
+        return None
+    try:
+        return re.compile(spec[key])
+    except (re.error, TypeError) as exc:
+        raise ApiError(400, f"bad {key} regex: {exc}") from None
+
+
+def whole_number(spec, key, default):
+    value = spec.get(key, default)
+    if value is not None and (type(value) is not int or value < 0):
+        raise ApiError(400, f"{key} must be a non-negative integer")
+    return value
+
+
+def check_action_value(name, value, spec):
+    if name == "status" and (type(value) is not int or not 100 <= value <= 599):
+        raise ApiError(400, "status must be an HTTP status code")
+    if name in NUMBER_ACTIONS and (not is_number(value) or value < 0):
+        raise ApiError(400, f"{name} must be a non-negative number")
+    if name in FLAG_ACTIONS and value is not True:
+        raise ApiError(400, f"{name} must be true")
+    if ("body" in spec or "headers" in spec) and name != "status":
+        raise ApiError(400, "body and headers go only with status")
+    if "body" in spec and not isinstance(spec["body"], str):
+        raise ApiError(400, "body must be a string")
+    if not isinstance(spec.get("headers", {}), dict):
+        raise ApiError(400, "headers must be an object")
+
+
+class FaultRule:
+    def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise ApiError(400, "a fault rule must be an object")
+        unknown = set(spec) - RULE_KEYS
+        actions = [name for name in ACTIONS if name in spec]
+        if unknown:
+            raise ApiError(400, f"unknown fault rule keys: {sorted(unknown)}")
+        if len(actions) != 1:
+            raise ApiError(400, f"a fault rule needs exactly one action of {list(ACTIONS)}")
+        self.action, self.value = actions[0], spec[actions[0]]
+        check_action_value(self.action, self.value, spec)
+        self.spec = spec
+        self.method = str(spec.get("method", "*")).upper()
+        self.path = compile_regex(spec, "path")
+        self.query = compile_regex(spec, "query")
+        self.after = whole_number(spec, "after", 0)
+        self.times = whole_number(spec, "times", None)
+        self.seen = 0
+        self.applied = 0
+
+    def live(self):
+        return self.times is None or self.applied < self.times
+
+    def matches(self, method, path, query):
+        return ((self.method == "*" or self.method == method)
+                and (self.path is None or self.path.search(path) is not None)
+                and (self.query is None or self.query.search(query) is not None))
+
+    def describe(self):
+        return dict(self.spec, seen=self.seen, applied=self.applied, live=self.live())
+
+
+class TokenBucket:
+    def __init__(self, rps, burst, retry_after):
+        self.rps = rps
+        self.burst = burst
+        self.retry_after = retry_after
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rps)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared state (one lock guards everything below)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    dataset: str = "fub"
+    people: int = 25
+    seed: int = 1
+    latency_ms: float = 0
+
+
+class State:
+    def __init__(self, clients, defaults):
+        self.lock = threading.RLock()
+        self.clients = clients
+        self.defaults = defaults
+        self.reset({})
+
+    def reset(self, options):
+        """Rebuild every store and clear faults, rate limit, not-ready, latency, log, stats.
+
+        Values missing from `options` come from the command line."""
+        dataset = options.get("dataset", self.defaults.dataset)
+        people = options.get("people", self.defaults.people)
+        seed = options.get("seed", self.defaults.seed)
+        if dataset not in ("fub", "uuid"):
+            raise ApiError(400, "dataset must be fub or uuid")
+        if type(people) is not int or people < 0 or type(seed) is not int:
+            raise ApiError(400, "people and seed must be integers, people >= 0")
+        stores = build_stores(dataset, people, seed)
+        with self.lock:
+            self.stores = stores
+            self.faults = []
+            self.bucket = None
+            self.not_ready_until = 0.0
+            self.latency_ms = self.defaults.latency_ms
+            self.log = []
+            self.stats = {}
+
+    def store(self, cred_id, path):
+        return self.stores[cred_id][path]
+
+    def credential_problem(self, sub, cred_id):
+        owned = {cred["id"] for cred in CREDENTIALS.get(sub, [])}
+        return None if cred_id in owned and cred_id in self.stores else FORBIDDEN_MESSAGE
+
+    def not_ready(self):
+        with self.lock:
+            return time.time() < self.not_ready_until
+
+    def global_latency_s(self):
+        with self.lock:
+            return self.latency_ms / 1000.0
+
+    def rate_limited(self):
+        """The 429 response when the token bucket is empty, else None."""
+        with self.lock:
+            if self.bucket is None or self.bucket.take():
+                return None
+            retry_after = self.bucket.retry_after
+        return error(429, "Too many requests", {"Retry-After": json.dumps(retry_after)})
+
+    def pick_fault(self, method, path, query):
+        with self.lock:
+            for rule in self.faults:
+                if rule.live() and rule.matches(method, path, query):
+                    rule.seen += 1
+                    if rule.seen <= rule.after:
+                        return None
+                    rule.applied += 1
+                    return rule
+        return None
+
+    def begin(self, entry):
+        with self.lock:
+            self.log.append(entry)
+        return entry
+
+    def finish(self, entry, status):
+        with self.lock:
+            entry["status"] = status
+            key = str(status) if status is not None else "no_response"
+            self.stats[key] = self.stats.get(key, 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# CRM API
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # raw, still percent-encoded
+    query: str  # raw
+    body: bytes
+    cred: object  # X-Rollout-Credential-Id or None
+    base_url: str  # scheme://host:port of this server as the client addressed it
+
+    @property
+    def params(self):
+        return parse_qs(self.query, keep_blank_values=True)
+
+
+def first_param(params, name):
+    values = params.get(name)
+    return values[0] if values else None
+
+
+def parse_limit(text):
+    if text is None:
+        return DEFAULT_LIMIT
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise ApiError(400, "limit must be a positive integer")
+    return min(int(text), MAX_LIMIT)
+
+
+def parse_offset(text):
+    if text is None:
+        return 0
+    if not re.fullmatch(r"[0-9]+", text):
+        raise ApiError(400, "offset must be a non-negative integer")
+    return int(text)
+
+
+def parse_object(body):
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "request body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return value
+
+
+def list_response(store, collection, req):
+    params = req.params
+    limit = parse_limit(first_param(params, "limit"))
+    filters = {name: params[name] for name in collection.filters if name in params}
+    fhash = filter_hash(filters)
+    cursor = first_param(params, "next")
+    offset = decode_cursor(cursor, fhash) if cursor is not None else \
+        parse_offset(first_param(params, "offset"))
+    records, total = store.page(offset, limit, filters, fhash)
+
+    def link(page_cursor):
+        query = [("limit", limit), ("next", page_cursor)]
+        query += [(name, value) for name, values in filters.items() for value in values]
+        return f"{req.base_url}{req.path}?{urlencode(query)}"
+
+    next_cursor = encode_cursor(offset + limit, fhash) if offset + limit < total else None
+    metadata = {"collection": collection.list_key, "offset": offset, "limit": limit,
+                "total": total, "next": next_cursor,
+                "nextLink": link(next_cursor) if next_cursor else None}
+    response = Response(200, {"_metadata": metadata, collection.list_key: records})
+    this_cursor = cursor if cursor is not None else encode_cursor(offset, fhash)
+    response.page = PageInfo(collection.list_key, this_cursor, link(this_cursor))
+    return response
+
+
+def find(store, collection, item_id):
+    pos = store.position(item_id)
+    if pos is None:
+        raise ApiError(404, f"{collection.noun} not found")
+    return pos
+
+
+def check_required(collection, fields):
+    for name in collection.required:
+        if not isinstance(fields.get(name), str) or not fields[name]:
+            raise ApiError(400, " and ".join(collection.required) + " are required")
+
+
+def create_response(store, collection, req):
+    fields = parse_object(req.body)
+    check_required(collection, fields)
+    record = {"id": store.new_id()}
+    record.update((key, value) for key, value in fields.items() if key != "id")
+    if "firstName" in record and "lastName" in record:
+        record.setdefault("name", f"{record['firstName']} {record['lastName']}")
+    for key, value in collection.defaults.items():
+        record.setdefault(key, copy.deepcopy(value))
+    record["created"] = record["updated"] = iso_z(time.time())
+    store.append(record)
+    return Response(201, record)
+
+
+def merged(record, fields, merge_tags):
+    result = copy.deepcopy(record) if isinstance(record, dict) else {}
+    for key, value in fields.items():
+        old_tags = result.get("tags")
+        if key == "id":
+            continue
+        if key == "tags" and merge_tags and isinstance(old_tags, list) and isinstance(value, list):
+            result["tags"] = old_tags + [tag for tag in value if tag not in old_tags]
+        else:
+            result[key] = value
+    renamed = "firstName" in fields or "lastName" in fields
+    if renamed and "name" not in fields and "firstName" in result and "lastName" in result:
+        result["name"] = f"{result['firstName']} {result['lastName']}"
+    result["updated"] = iso_z(time.time())
+    return result
+
+
+def update_response(store, collection, req, item_id):
+    pos = find(store, collection, item_id)
+    fields = parse_object(req.body)
+    merge_tags = (first_param(req.params, "mergeTags") or "").lower() == "true"
+    record = merged(store.record_at(pos), fields, merge_tags)
+    store.set(pos, record)
+    return Response(200, record)
+
+
+def delete_response(store, collection, item_id):
+    store.delete(find(store, collection, item_id))
+    return Response(200, [])
+
+
+def credentials_response(req, sub):
+    app_key = first_param(req.params, "appKey")
+    creds = [cred for cred in CREDENTIALS.get(sub, []) if app_key in (None, cred["appKey"])]
+    return Response(200, copy.deepcopy(creds))
+
+
+def resolve(segments):
+    """(collection, item id or None) for /api/<collection>[/<id>] segments, or None."""
+    if segments[:1] != ["api"] or len(segments) not in (2, 3):
+        return None
+    collection = COLLECTIONS.get(segments[1])
+    if collection is None or (len(segments) == 3 and segments[2] == ""):
+        return None
+    return collection, (segments[2] if len(segments) == 3 else None)
+
+
+def collection_response(state, req, collection, item_id):
+    store = state.store(req.cred, collection.path)
+    if item_id is None and req.method == "GET":
+        return list_response(store, collection, req)
+    if item_id is None:
+        return create_response(store, collection, req)
+    if req.method == "GET":
+        return Response(200, store.record_at(find(store, collection, item_id)))
+    if req.method == "PUT":
+        return update_response(store, collection, req, item_id)
+    return delete_response(store, collection, item_id)
+
+
+def method_not_allowed(allowed):
+    return error(405, "Method not allowed", {"Allow": ", ".join(allowed)})
+
+
+def api_response(state, req, auth):
+    """The normal answer to a CRM or credentials request (faults aside)."""
+    if not auth.ok:
+        return error(401, f"invalid token: {auth.reason}")
+    segments = [unquote(part) for part in req.path.split("/")[1:]]
+    if segments == ["api", "credentials"]:
+        if req.method != "GET":
+            return method_not_allowed(["GET"])
+        return credentials_response(req, auth.sub)
+    route = resolve(segments)
+    if route is None:
+        return error(404, "Not found")
+    collection, item_id = route
+    allowed = ["GET", "POST"] if item_id is None else ["GET", "PUT", "DELETE"]
+    if req.method not in allowed:
+        return method_not_allowed(allowed)
+    if state.credential_problem(auth.sub, req.cred):
+        return error(403, FORBIDDEN_MESSAGE)
+    if state.not_ready():
+        return error(409, NOT_READY_MESSAGE)
+    with state.lock:
+        return collection_response(state, req, collection, item_id)
+
+
+def with_list_fault(response, rule):
+    """Apply a list-shaping fault (loop, drop_*, bad_total) to a list response."""
+    payload, page = response.payload, response.page
+    if rule.action == "loop":
+        payload["_metadata"].update(next=page.cursor, nextLink=page.link)
+    elif rule.action == "drop_metadata":
+        del payload["_metadata"]
+    elif rule.action == "drop_list_key":
+        del payload[page.list_key]
+    elif rule.action == "bad_total":
+        payload["_metadata"]["total"] = rule.value
+    return response
+
+
+def padded(response, size):
+    """The response with a `padding` string that makes its JSON body exactly `size` bytes."""
+    if not isinstance(response.payload, dict):
+        return response
+    response.payload["padding"] = ""
+    missing = size - len(response.body())
+    if missing > 0:
+        response.payload["padding"] = "x" * missing
+    return response
+
+
+def shaped(response, rule):
+    if rule is None:
+        return response
+    if rule.action in LIST_ACTIONS and response.page is not None:
+        return with_list_fault(response, rule)
+    if rule.action == "huge_body_bytes":
+        return padded(response, int(rule.value))
+    return response
+
+
+def immediate_fault(rule):
+    if rule.action == "html":
+        return Response(200, raw="<html><body>Gateway</body></html>", ctype="text/html")
+    if rule.action == "not_json":
+        return Response(200, raw="this is not json")
+    body = rule.spec.get("body")
+    if body is None:
+        return error(rule.value, f"injected {rule.value}", rule.spec.get("headers"))
+    return Response(rule.value, raw=body, headers=rule.spec.get("headers"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Admin interface
+# ---------------------------------------------------------------------------------------------
+
+
+def admin_json(body):
+    return parse_object(body) if body.strip() else {}
+
+
+def admin_number(data, key, default=None):
+    value = data.get(key, default)
+    if not is_number(value) or value < 0:
+        raise ApiError(400, f"{key} must be a non-negative number")
+    return value
+
+
+def admin_health(state, params, body):
+    return Response(200, {"ok": True})
+
+
+def admin_reset(state, params, body):
+    state.reset(admin_json(body))
+    return Response(200, {"ok": True})
+
+
+def admin_cred_store(state, cred_id, path):
+    if cred_id not in state.stores:
+        raise ApiError(404, f"unknown credential {cred_id!r}")
+    if path not in COLLECTIONS:
+        raise ApiError(404, f"unknown collection {path!r}")
+    return state.store(cred_id, path)
+
+
+def admin_get_people(state, params, body):
+    path = first_param(params, "collection") or "people"
+    with state.lock:
+        store = admin_cred_store(state, first_param(params, "cred") or "cred-1", path)
+        return Response(200, {COLLECTIONS[path].list_key: store.all()})
+
+
+def admin_put_people(state, params, body):
+    data = admin_json(body)
+    path = data.get("collection", "people")
+    records = data.get(COLLECTIONS[path].list_key if path in COLLECTIONS else "people")
+    if not isinstance(records, list):
+        raise ApiError(400, "people must be an array")
+    with state.lock:
+        admin_cred_store(state, data.get("cred", "cred-1"), path).replace_all(records)
+    return Response(200, {"ok": True, "count": len(records)})
+
+
+def admin_get_faults(state, params, body):
+    with state.lock:
+        return Response(200, {"rules": [rule.describe() for rule in state.faults]})
+
+
+def admin_set_faults(state, params, body):
+    specs = admin_json(body).get("rules", [])
+    if not isinstance(specs, list):
+        raise ApiError(400, "rules must be an array")
+    rules = [FaultRule(spec) for spec in specs]
+    with state.lock:
+        state.faults = rules
+    return Response(200, {"ok": True, "rules": len(rules)})
+
+
+def admin_add_fault(state, params, body):
+    rule = FaultRule(admin_json(body))
+    with state.lock:
+        state.faults.append(rule)
+        count = len(state.faults)
+    return Response(200, {"ok": True, "rules": count})
+
+
+def admin_clear_faults(state, params, body):
+    with state.lock:
+        state.faults = []
+    return Response(200, {"ok": True})
+
+
+def admin_not_ready(state, params, body):
+    seconds = admin_number(admin_json(body), "seconds")
+    with state.lock:
+        state.not_ready_until = time.time() + seconds if seconds > 0 else 0.0
+    return Response(200, {"ok": True})
+
+
+def admin_rate_limit(state, params, body):
+    data = admin_json(body)
+    rps = admin_number(data, "rps")
+    burst = admin_number(data, "burst", rps)
+    retry_after = admin_number(data, "retry_after", 1)
+    with state.lock:
+        state.bucket = TokenBucket(rps, burst, retry_after) if rps > 0 else None
+    return Response(200, {"ok": True})
+
+
+def admin_latency(state, params, body):
+    ms = admin_number(admin_json(body), "ms")
+    with state.lock:
+        state.latency_ms = ms
+    return Response(200, {"ok": True})
+
+
+def admin_get_log(state, params, body):
+    with state.lock:
+        return Response(200, copy.deepcopy(state.log))
+
+
+def admin_clear_log(state, params, body):
+    with state.lock:
+        state.log = []
+    return Response(200, {"ok": True})
+
+
+def admin_stats(state, params, body):
+    with state.lock:
+        return Response(200, {"total": sum(state.stats.values()), "by_status": dict(state.stats)})
+
+
+ADMIN_ROUTES = {
+    "health": {"GET": admin_health},
+    "reset": {"POST": admin_reset},
+    "people": {"GET": admin_get_people, "POST": admin_put_people},
+    "faults": {"GET": admin_get_faults, "POST": admin_set_faults, "DELETE": admin_clear_faults},
+    "faults/add": {"POST": admin_add_fault},
+    "not_ready": {"POST": admin_not_ready},
+    "rate_limit": {"POST": admin_rate_limit},
+    "latency": {"POST": admin_latency},
+    "log": {"GET": admin_get_log, "DELETE": admin_clear_log},
+    "stats": {"GET": admin_stats},
+}
+
+
+def admin_response(state, method, path, query, body):
+    routes = ADMIN_ROUTES.get(path[len("/_admin/"):].rstrip("/"))
+    if routes is None:
+        return error(404, "Not found")
+    handler = routes.get(method)
+    if handler is None:
+        return method_not_allowed(sorted(routes))
+    return handler(state, parse_qs(query, keep_blank_values=True), body)
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP plumbing
+# ---------------------------------------------------------------------------------------------
+
+
+def read_chunked(rfile):
+    data = b""
+    while True:
+        size_line = rfile.readline(1024)
+        try:
+            size = int(size_line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise ValueError("bad chunked encoding") from None
+        if size == 0:
+            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass
+            return data
+        if len(data) + size > MAX_REQUEST_BODY:
+            raise ValueError("request body too large")
+        data += rfile.read(size)
+        rfile.readline(1024)
+
+
+def read_body(rfile, headers):
+    if "chunked" in headers.get("Transfer-Encoding", "").lower():
+        return read_chunked(rfile)
+    length = headers.get("Content-Length")
+    if length is None:
+        return b""
+    if not re.fullmatch(r"[0-9]+", length.strip()):
+        raise ValueError("bad Content-Length")
+    if int(length) > MAX_REQUEST_BODY:
+        raise ValueError("request body too large")
+    data = rfile.read(int(length))
+    if len(data) < int(length):
+        raise ConnectionError("client closed the connection mid-body")
+    return data
+
+
+def guarded(produce, *args):
+    """Call a response producer; ApiError becomes its error response, a bug becomes a 500."""
+    try:
+        return produce(*args)
+    except ApiError as exc:
+        return error(exc.status, exc.message, exc.headers)
+    except Exception:  # an emulator bug must not take the connection down silently
+        traceback.print_exc(file=sys.stderr)
+        return error(500, "internal emulator error")
+
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "RolloutEmulator/1.0"
+    timeout = 300  # idle keep-alive connections are dropped after this many seconds
+
+    def do_GET(self):
+        try:
+            self.dispatch()
+        except (ConnectionError, socket.timeout, ssl.SSLError):
+            self.close_connection = True
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def dispatch(self):
+        try:
+            body = read_body(self.rfile, self.headers)
+        except ValueError as exc:
+            self.close_connection = True
+            self.send(error(400, str(exc)))
+            return
+        path, _, query = self.path.partition("?")
+        if path == "/_admin" or path.startswith("/_admin/"):
+            state = self.server.state
+            self.send(guarded(admin_response, state, self.command, path, query, body))
+        else:
+            self.serve_api(path, query, body)
+
+    def base_url(self):
+        scheme = "https" if self.server.tls is not None else "http"
+        host, port = self.server.server_address[:2]
+        return f"{scheme}://{self.headers.get('Host') or f'{host}:{port}'}"
+
+    def serve_api(self, path, query, body):
+        state = self.server.state
+        auth = verify_token(self.headers.get("Authorization"), state.clients, time.time())
+        req = Request(self.command, path, query, body, self.headers.get(CRED_HEADER),
+                      self.base_url())
+        entry = state.begin({
+            "t": time.time(), "method": self.command, "path": path, "query": query,
+            "status": None, "sub": auth.sub, "cred": req.cred,
+            "body": body.decode("utf-8", "replace") if body and self.command in WRITE_METHODS
+            else None,
+            "auth_ok": auth.ok,
+        })
+        status = None
+        try:
+            status = self.exchange(state, req, auth)
+        finally:
+            state.finish(entry, status)
+
+    def exchange(self, state, req, auth):
+        """Answer one CRM request through latency, rate limit and fault rules; the status sent."""
+        time.sleep(state.global_latency_s())
+        limited = state.rate_limited()
+        if limited is not None:
+            return self.send(limited)
+        rule = state.pick_fault(req.method, req.path, req.query)
+        action = rule.action if rule else None
+        if action == "stall_s":
+            time.sleep(rule.value)
+            self.close_connection = True
+            return None
+        if action in IMMEDIATE_ACTIONS:
+            return self.send(immediate_fault(rule))
+        if action == "latency_ms":
+            time.sleep(rule.value / 1000.0)
+        response = shaped(guarded(api_response, state, req, auth), rule)
+        return self.send(response, rule if action in SEND_ACTIONS else None)
+
+    def send(self, response, cut=None):
+        """Write a response; `cut` (a truncate/stall_body_s rule) sends half the body and closes."""
+        body = response.body()
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in response.headers.items():
+            self.send_header(name, str(value))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if cut is None:
+            self.wfile.write(body)
+            return response.status
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if cut.action == "stall_body_s":
+            time.sleep(cut.value)
+        self.close_connection = True
+        return response.status
+
+    def log_request(self, code="-", size="-"):
+        if not self.server.quiet:
+            sys.stderr.write(f"{self.command} {self.path} -> {code}\n")
+
+    def log_message(self, format, *args):
+        if not self.server.quiet:
+            sys.stderr.write("emulator: " + (format % args) + "\n")
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state, tls=None, quiet=False):
+        self.state = state
+        self.tls = tls
+        self.quiet = quiet
+        super().__init__(address, Handler)
+
+    def finish_request(self, request, client_address):
+        """Handle one connection; with TLS the handshake runs here, in the worker thread."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            conn.close()
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
+            super().handle_error(request, client_address)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def client_pair(text):
+    client_id, sep, secret = text.partition(":")
+    if not sep or not client_id or not secret:
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return client_id, secret
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Emulator of the Rollout Universal CRM API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the port number here once listening")
+    parser.add_argument("--dataset", choices=("fub", "uuid"), default="fub")
+    parser.add_argument("--people", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--client", type=client_pair, action="append", default=[],
+                        metavar="ID:SECRET", help="another JWT issuer (repeatable)")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--quiet", action="store_true", help="no per-request logging")
+    args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.people < 0:
+        parser.error("--people must be >= 0")
+    return args
+
+
+def tls_context(args):
+    if not args.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
+
+
+def write_port_file(path, port):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as handle:
+        handle.write(f"{port}\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    clients = {"test-client": "test-secret"}
+    clients.update(dict(args.client))
+    settings = Settings(args.dataset, args.people, args.seed, args.latency_ms)
+    tls = tls_context(args)
+    server = EmulatorServer((args.host, args.port), State(clients, settings), tls, args.quiet)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    print(f"listening on {'https' if tls else 'http'}://{args.host}:{port}", flush=True)
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
