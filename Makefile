@@ -14,8 +14,11 @@ PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
 DEPS = libcurl jansson libjwt
 
-PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS))
-SHLIB_LINK = $(shell $(PKG_CONFIG) --libs $(DEPS)) -lm
+# libjwt is dlopen'ed with RTLD_DEEPBIND (see src/auth.c), not linked
+JWT_SONAME ?= libjwt.so.0
+PG_CPPFLAGS = $(shell $(PKG_CONFIG) --cflags $(DEPS)) \
+	-DROLLOUT_JWT_SONAME='"$(JWT_SONAME)"'
+SHLIB_LINK = $(shell $(PKG_CONFIG) --libs libcurl jansson) -ldl -lm
 # PostgreSQL's own headers and PG_TRY macros do not build cleanly with
 # -Wextra's unused-parameter, missing-field, sign-compare and clobbered
 # warnings; "override" keeps these exceptions even when PG_CFLAGS is given

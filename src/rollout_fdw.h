@@ -38,6 +38,11 @@
 #include "utils/builtins.h"
 #undef json_object
 #include <jansson.h>
+/*
+ * At run time the name json_object resolves to the postgres executable's
+ * SQL function, not to jansson's constructor: never call it.
+ */
+#pragma GCC poison json_object
 
 /* SQLSTATEs of the API error classes (README "Errors") */
 #define ROLLOUT_ERRCODE_AUTH			ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
