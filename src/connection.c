@@ -236,15 +236,19 @@ static void resolve_credential(RolloutConn *conn, RolloutOptions *opts);
 /*
  * Send an authenticated request to base || path.  Returns the final
  * response whatever its status (see rollout_check_status); a 401 is retried
- * once with a fresh token.
+ * once with a fresh token.  label, when not NULL, names the request in
+ * messages instead of path (a page cursor is long and says nothing).
  */
 void
 rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
 					const char *method, const char *base, const char *path,
-					const char *body, bool need_credential,
-					RolloutResponse *resp)
+					const char *label, const char *body,
+					bool need_credential, RolloutResponse *resp)
 {
 	char	   *url = psprintf("%s%s", base, path);
+
+	if (label != NULL)
+		path = label;
 
 	ensure_token(conn, opts, false);
 	if (need_credential && conn->credential_id == NULL)
@@ -295,8 +299,8 @@ rollout_list_credentials(RolloutConn *conn, RolloutOptions *opts)
 	json_t	   *item;
 	const char *path = "/credentials";
 
-	rollout_api_request(conn, opts, "GET", opts->auth_url, path, NULL, false,
-						&resp);
+	rollout_api_request(conn, opts, "GET", opts->auth_url, path, NULL, NULL,
+						false, &resp);
 	rollout_check_status("GET", path, &resp);
 	root = rollout_json_parse(CurrentMemoryContext, resp.body, resp.body_len,
 							  "GET", path);
@@ -362,8 +366,7 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 			 : errmsg("Rollout user \"%s\" has %d credentials; rollout_fdw cannot choose one",
 					  opts->user_id, list_length(creds)),
 			 list_length(creds) == 0
-			 ? errdetail("GET %s/credentials returned no credential.",
-						 "{auth_url}")
+			 ? errdetail("The credential list of the server's auth_url is empty.")
 			 : errdetail_internal("Credentials found: %s.", found.data),
 			 list_length(creds) == 0
 			 ? errhint("Connect a CRM for this user in Rollout, or set credential_id on the user mapping.")

@@ -442,16 +442,24 @@ static void
 report_network_error(const char *method, const char *path, CURLcode code,
 					 int retries, bool ambiguous_post)
 {
+	/* a body cut short is a broken response more than a broken network */
+	int			sqlstate = code == CURLE_PARTIAL_FILE ?
+		ROLLOUT_ERRCODE_BAD_RESPONSE : ROLLOUT_ERRCODE_NETWORK;
+
+	if (ambiguous_post)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("Rollout request %s %s failed: %s",
+						method, path, curl_easy_strerror(code)),
+				 errdetail("The request was sent before the failure, so the record may have been created; it was not retried."),
+				 errhint("Check whether the record exists before trying again.")));
 	ereport(ERROR,
-			(errcode(ROLLOUT_ERRCODE_NETWORK),
+			(errcode(sqlstate),
 			 errmsg("Rollout request %s %s failed: %s",
 					method, path, curl_easy_strerror(code)),
-			 ambiguous_post
-			 ? errdetail("The request was sent before the failure, so the record may have been created; it was not retried.")
-			 : errdetail("Gave up after %d retries.", retries),
-			 ambiguous_post
-			 ? errhint("Check whether the record exists before trying again.")
-			 : errhint("Check the server's api_url and the network, or raise timeout_ms.")));
+			 errdetail_plural("Gave up after %d retry.",
+							  "Gave up after %d retries.", retries, retries),
+			 errhint("Check the server's api_url and the network, or raise timeout_ms.")));
 }
 
 /*
@@ -601,8 +609,9 @@ rollout_http_report_error(const char *method, const char *path,
 			(errcode(code),
 			 errmsg("Rollout request %s %s failed: HTTP %ld (%s)%s",
 					method, path, status, what,
-					resp->retries > 0 ? psprintf(" after %d retries",
-												 resp->retries) : ""),
+					resp->retries == 0 ? "" :
+					resp->retries == 1 ? " after 1 retry" :
+					psprintf(" after %d retries", resp->retries)),
 			 api_msg ? errdetail_internal("%s", api_msg) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }

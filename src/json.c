@@ -134,7 +134,10 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 	}
 }
 
-/* The JSON value a column reads from a record, or NULL when absent. */
+/*
+ * The JSON value a column reads from a record, or NULL when absent.  A
+ * dotted path walks objects by key and arrays by index (emails.0.value).
+ */
 json_t *
 rollout_record_value(json_t *record, RolloutColumn *col)
 {
@@ -148,9 +151,14 @@ rollout_record_value(json_t *record, RolloutColumn *col)
 		v = record;
 		foreach(lc, col->path)
 		{
-			if (!json_is_object(v))
+			const char *key = strVal(lfirst(lc));
+
+			if (json_is_array(v) && strspn(key, "0123456789") == strlen(key))
+				v = json_array_get(v, strtoul(key, NULL, 10));
+			else if (json_is_object(v))
+				v = json_object_get(v, key);
+			else
 				return NULL;
-			v = json_object_get(v, strVal(lfirst(lc)));
 		}
 		return v;
 	}
@@ -276,7 +284,7 @@ convert_scalar(json_t *value, RolloutConvKind kind, Oid typid,
 {
 	*isnull = false;
 	if (json_is_string(value) && kind != ROLLOUT_CONV_TEXT &&
-		kind != ROLLOUT_CONV_JSON && json_string_length(value) == 0)
+		json_string_length(value) == 0)
 	{
 		*isnull = true;
 		return (Datum) 0;

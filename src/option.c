@@ -206,11 +206,11 @@ check_url(const char *name, const char *value)
 		if (scheme == NULL ||
 			(pg_strcasecmp(scheme, "https") != 0 &&
 			 pg_strcasecmp(scheme, "http") != 0))
-			problem = "the scheme must be https or http";
+			problem = "The scheme must be https or http.";
 		else if (user != NULL)
-			problem = "a URL may not carry a user name or password";
+			problem = "A URL may not carry a user name or password.";
 		else if (query != NULL || fragment != NULL)
-			problem = "a base URL may not have a query or fragment";
+			problem = "A base URL may not have a query or fragment.";
 		else
 			https = pg_strcasecmp(scheme, "https") == 0;
 	}
@@ -224,7 +224,8 @@ check_url(const char *name, const char *value)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid URL for option \"%s\": \"%s\"", name, value),
-				 errdetail("%s.", problem)));
+				 errdetail("%s%s", problem,
+						   problem[strlen(problem) - 1] == '.' ? "" : ".")));
 	if (!https && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

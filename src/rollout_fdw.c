@@ -24,6 +24,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "commands/explain.h"
 #include "common/hashfn.h"
@@ -174,8 +175,11 @@ id_equality_value(RelOptInfo *baserel, Oid relid, Expr *clause)
 	if (IsA(value, Param) && ((Param *) value)->paramkind != PARAM_EXTERN &&
 		((Param *) value)->paramkind != PARAM_EXEC)
 		return NULL;
-	tce = lookup_type_cache(var->vartype, TYPECACHE_EQ_OPR);
-	if (tce->eq_opr != op->opno)
+	/* the equality of the column type's btree family, cross-type included */
+	tce = lookup_type_cache(var->vartype, TYPECACHE_BTREE_OPFAMILY);
+	if (!OidIsValid(tce->btree_opf) ||
+		get_op_opfamily_strategy(op->opno, tce->btree_opf) !=
+		BTEqualStrategyNumber)
 		return NULL;
 	return value;
 }
@@ -396,7 +400,7 @@ fetch_by_id(RolloutScanState *st, ExprContext *econtext)
 					rollout_escape(OidOutputFunctionCall(typoutput, value)));
 
 	rollout_api_request(st->conn, st->opts, "GET", st->opts->api_url, path,
-						NULL, true, &resp);
+						NULL, NULL, true, &resp);
 	count_request(st, &resp);
 	if (resp.status == 404)
 		return;
@@ -434,46 +438,50 @@ fetch_list_page(RolloutScanState *st)
 	json_t	   *total;
 	json_t	   *collection;
 	const char *list_key;
+	const char *label;
 
 	if (st->next_cursor == NULL)
 		path = psprintf("/%s?limit=%d", st->resource, st->page_size);
 	else
 		path = psprintf("/%s?limit=%d&next=%s", st->resource, st->page_size,
 						rollout_escape(st->next_cursor));
+	label = st->next_cursor == NULL ? path :
+		psprintf("/%s?limit=%d (page %lld)", st->resource, st->page_size,
+				 (long long) st->pages + 1);
 
 	rollout_api_request(st->conn, st->opts, "GET", st->opts->api_url, path,
-						NULL, true, &resp);
+						label, NULL, true, &resp);
 	count_request(st, &resp);
-	rollout_check_status("GET", path, &resp);
+	rollout_check_status("GET", label, &resp);
 	root = rollout_json_parse(st->page_cxt, resp.body, resp.body_len, "GET",
-							  path);
+							  label);
 	st->pages++;
 
 	if (!json_is_object(root))
-		contract_error(path, "the body is not a JSON object");
+		contract_error(label, "the body is not a JSON object");
 	meta = json_object_get(root, "_metadata");
 	if (!json_is_object(meta))
-		contract_error(path, "no \"_metadata\" object");
+		contract_error(label, "no \"_metadata\" object");
 	collection = json_object_get(meta, "collection");
 	list_key = json_is_string(collection) ? json_string_value(collection) :
 		st->resource;
 	st->items = json_object_get(root, list_key);
 	if (!json_is_array(st->items))
-		contract_error(path, psprintf("no \"%s\" array", list_key));
+		contract_error(label, psprintf("no \"%s\" array", list_key));
 
 	total = json_object_get(meta, "total");
 	if (total != NULL && !json_is_null(total) && !json_is_integer(total))
-		contract_error(path, "\"_metadata.total\" is not an integer");
+		contract_error(label, "\"_metadata.total\" is not an integer");
 	if (st->total < 0 && json_is_integer(total))
 		st->total = json_integer_value(total);
 
 	next = json_object_get(meta, "next");
 	if (next != NULL && !json_is_null(next) && !json_is_string(next))
-		contract_error(path, "\"_metadata.next\" is neither a string nor null");
+		contract_error(label, "\"_metadata.next\" is neither a string nor null");
 	if (json_is_string(next) && json_string_length(next) > 0)
 	{
 		if (!remember_cursor(st, json_string_value(next)))
-			contract_error(path, "\"_metadata.next\" repeats an earlier cursor (a pagination loop)");
+			contract_error(label, "\"_metadata.next\" repeats an earlier cursor (a pagination loop)");
 		st->next_cursor = MemoryContextStrdup(st->cursor_cxt,
 											  json_string_value(next));
 	}
@@ -482,7 +490,7 @@ fetch_list_page(RolloutScanState *st)
 
 	st->rows_seen += json_array_size(st->items);
 	if (st->total >= 0 && st->rows_seen > st->total + st->page_size)
-		contract_error(path, "more records than \"_metadata.total\" announced");
+		contract_error(label, "more records than \"_metadata.total\" announced");
 }
 
 static void

@@ -171,8 +171,8 @@ extern char *rollout_mint_jwt(const char *client_id, const char *secret,
 extern RolloutConn *rollout_get_conn(UserMapping *user);
 extern void rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
 								const char *method, const char *base,
-								const char *path, const char *body,
-								bool need_credential,
+								const char *path, const char *label,
+								const char *body, bool need_credential,
 								RolloutResponse *resp);
 extern void rollout_check_status(const char *method, const char *path,
 								 RolloutResponse *resp);
