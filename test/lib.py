@@ -1,0 +1,102 @@
+"""Helpers for the integration scripts of test/: psql sessions against the
+throwaway cluster (PGHOST/PGPORT from pg_virtualenv), the emulator's admin
+interface (ROLLOUT_EMU_BASE), and a checker that prints "N passed, N failed".
+Python standard library only."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+EMU = os.environ.get("ROLLOUT_EMU_BASE", "")
+API = EMU + "/api"
+
+
+def admin(method, path, body=None):
+    """Call the emulator's admin interface; returns the decoded JSON or None."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(EMU + "/_admin/" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        text = resp.read().decode()
+    return json.loads(text) if text.strip() else None
+
+
+def reset(**kw):
+    admin("POST", "reset", kw or {})
+
+
+def fault(**rule):
+    admin("POST", "faults/add", rule)
+
+
+def log():
+    return admin("GET", "log")
+
+
+def requests_to(path_regex, method="GET"):
+    import re
+    return [r for r in log() if r["method"] == method and re.search(path_regex, r["path"])]
+
+
+def psql(sql, db="postgres", timeout=120, app="rollout_test"):
+    """Run SQL with psql; returns (rc, stdout, stderr, seconds)."""
+    env = dict(os.environ, PGAPPNAME=app)
+    start = time.monotonic()
+    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                       capture_output=True, text=True, timeout=timeout, env=env)
+    return p.returncode, p.stdout.strip(), p.stderr.strip(), time.monotonic() - start
+
+
+def psql_script(sql, db="postgres", timeout=120):
+    """Run a multi-statement script through stdin (one session)."""
+    start = time.monotonic()
+    p = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db],
+                       input=sql, capture_output=True, text=True, timeout=timeout)
+    return p.returncode, p.stdout.strip(), p.stderr.strip(), time.monotonic() - start
+
+
+def make_db(name, server_options="", table_options=""):
+    """A fresh database with the extension, a server on the emulator and a
+    people table."""
+    psql(f"DROP DATABASE IF EXISTS {name}")
+    rc, out, err, _ = psql(f"CREATE DATABASE {name}")
+    if rc != 0:
+        raise RuntimeError(err)
+    opts = f"api_url '{API}', auth_url '{API}', client_id 'test-client'"
+    if server_options:
+        opts += ", " + server_options
+    script = f"""
+CREATE EXTENSION rollout_fdw;
+CREATE SERVER rollout FOREIGN DATA WRAPPER rollout_fdw OPTIONS ({opts});
+CREATE USER MAPPING FOR CURRENT_USER SERVER rollout
+  OPTIONS (client_secret 'test-secret', user_id 'user-1', credential_id 'cred-1');
+CREATE FOREIGN TABLE people (id text, first_name text, last_name text,
+  tags text[], attrs jsonb OPTIONS (field '*'))
+  SERVER rollout OPTIONS (resource 'people'{', ' + table_options if table_options else ''});
+"""
+    rc, out, err, _ = psql_script(script, db=name)
+    if rc != 0:
+        raise RuntimeError(err)
+
+
+class Checker:
+    """Counts checks; prints each failure and the closing line."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, name, ok, info=""):
+        if ok:
+            self.passed += 1
+            print(f"ok     {name}")
+        else:
+            self.failed += 1
+            print(f"FAILED {name} {info}")
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)
