@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run one benchmark script in a throwaway cluster with the emulator:
+#   bash bench/run.sh bench/scan.py [args...]
+# Builds and installs the extension first.  Figures are ratios against a
+# baseline measured in the same run (the machine is shared and noisy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+make -s >/dev/null && make -s install >/dev/null
+script="$1"; shift
+exec pg_virtualenv -t bash -c '
+  port_file=$(mktemp)
+  python3 test/emulator.py --port 0 --port-file "$port_file" --quiet &
+  emu=$!
+  trap "kill $emu 2>/dev/null" EXIT
+  for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+  export ROLLOUT_EMU_BASE="http://127.0.0.1:$(cat "$port_file")"
+  PYTHONPATH=test python3 "$@"
+' bench "$script" "$@"
