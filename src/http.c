@@ -39,8 +39,11 @@
 #define MAX_WAIT_MS 1000		/* longest sleep between curl timer checks */
 #define MAX_BUCKETS 16
 
-/* What the callbacks of one transfer fill in; malloc'd memory only. */
-typedef struct Transfer
+/*
+ * What the callbacks of one transfer fill in (malloc'd memory only), and
+ * where a job stands in the scheduler.
+ */
+struct RolloutTransfer
 {
 	char	   *data;
 	size_t		len;
@@ -50,7 +53,14 @@ typedef struct Transfer
 	bool		out_of_memory;
 	bool		done;
 	CURLcode	result;
-} Transfer;
+	/* scheduling */
+	bool		running;		/* added to the multi handle */
+	bool		finished;		/* a final outcome is in the job */
+	TimestampTz not_before;		/* a backoff: do not start before this */
+	TimestampTz not_ready_until;	/* end of the 409 budget, once seen */
+};
+
+typedef struct RolloutTransfer Transfer;
 
 /* Sockets libcurl asked us to watch, kept by the socket callback. */
 typedef struct WatchedSocket
@@ -191,12 +201,12 @@ collect_finished(void)
 }
 
 /*
- * Wait once for the watched sockets, the latch or curl's timer, and let
- * curl act on what happened.  The WaitEventSet is freed before anything can
+ * Wait once (at most max_wait_ms) for the watched sockets, the latch or
+ * curl's timer, and let curl act on what happened.  The WaitEventSet is freed before anything can
  * throw (PG 15 does not track it in a resource owner).
  */
 static void
-wait_and_act(void)
+wait_and_act(long max_wait_ms)
 {
 	WaitEventSet *set;
 	WaitEvent	events[MAX_SOCKETS + 2];
@@ -204,6 +214,8 @@ wait_and_act(void)
 	long		timeout = curl_timeout_ms < 0 ? MAX_WAIT_MS :
 		Min(curl_timeout_ms, MAX_WAIT_MS);
 	int			running;
+
+	timeout = Min(timeout, max_wait_ms);
 
 	if (timeout > 0)
 	{
@@ -254,37 +266,20 @@ wait_and_act(void)
 	collect_finished();
 }
 
-/* Sleep on the latch, waking for interrupts and postmaster death. */
-static void
-interruptible_sleep(long ms)
-{
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-
-	for (;;)
-	{
-		long		left;
-
-		CHECK_FOR_INTERRUPTS();
-		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
-		if (left <= 0)
-			break;
-		if (WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					  left, PG_WAIT_EXTENSION) & WL_LATCH_SET)
-			ResetLatch(MyLatch);
-	}
-}
-
 /*
- * Take one token from the tenant's bucket, sleeping until one is there.
- * Per backend; burst equals one second of requests.
+ * Try to take one token from the tenant's bucket.  Returns 0 when taken,
+ * else how many milliseconds until one is there.  Per backend; the burst is
+ * one second of requests.
  */
-static void
-rate_limit_wait(RolloutOptions *opts)
+static long
+rate_limit_try(RolloutOptions *opts)
 {
 	TokenBucket *b = NULL;
+	TimestampTz now;
+	double		burst;
 
 	if (opts->rate_limit <= 0)
-		return;
+		return 0;
 	for (int i = 0; i < n_buckets; i++)
 		if (strcmp(buckets[i].client_id, opts->client_id) == 0)
 			b = &buckets[i];
@@ -296,53 +291,36 @@ rate_limit_wait(RolloutOptions *opts)
 		b->refilled = GetCurrentTimestamp();
 	}
 
-	for (;;)
+	now = GetCurrentTimestamp();
+	burst = Max(1.0, opts->rate_limit);
+	b->tokens = Min(burst, b->tokens +
+					(now - b->refilled) / 1e6 * opts->rate_limit);
+	b->refilled = now;
+	if (b->tokens >= 1.0)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-		double		burst = Max(1.0, opts->rate_limit);
-
-		b->tokens = Min(burst, b->tokens +
-						(now - b->refilled) / 1e6 * opts->rate_limit);
-		b->refilled = now;
-		if (b->tokens >= 1.0)
-		{
-			b->tokens -= 1.0;
-			return;
-		}
-		interruptible_sleep((long) ceil((1.0 - b->tokens) * 1000.0 /
-										opts->rate_limit));
+		b->tokens -= 1.0;
+		return 0;
 	}
+	return Max(1, (long) ceil((1.0 - b->tokens) * 1000.0 / opts->rate_limit));
 }
 
+/* Set up a job's easy handle and hand it to the multi handle. */
 static void
-set_method(CURL *easy, const char *method, const char *body)
+start_transfer(RolloutOptions *opts, RolloutHttpJob *job)
 {
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
-	if (body != NULL)
-	{
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-						 (curl_off_t) strlen(body));
-	}
-}
+	CURL	   *easy = job->easy;
+	Transfer   *t = job->transfer;
 
-/*
- * One transfer, start to end.  On return *t holds the curl result and the
- * body; the easy handle is detached from the multi handle on every path,
- * which closes a connection left mid-transfer by a cancel.
- */
-static void
-transfer_once(CURL *easy, RolloutOptions *opts, const char *method,
-			  const char *url, struct curl_slist *headers, const char *body,
-			  Transfer *t)
-{
-	CURLM	   *m = get_multi();
-	int			running;
+	free(t->data);
+	t->data = NULL;
+	t->len = t->cap = 0;
+	t->too_big = t->out_of_memory = t->done = false;
+	t->result = CURLE_OK;
+	t->limit = (size_t) opts->max_response_bytes;
 
 	curl_easy_reset(easy);
-	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_URL, job->url);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
@@ -359,58 +337,20 @@ transfer_once(CURL *easy, RolloutOptions *opts, const char *method,
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "rollout_fdw/1.0");
 	if (opts->ca_file != NULL)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, opts->ca_file);
-	set_method(easy, method, body);
+	if (strcmp(job->method, "GET") != 0)
+		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, job->method);
+	if (job->body != NULL)
+	{
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, job->body);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) strlen(job->body));
+	}
 
-	t->limit = (size_t) opts->max_response_bytes;
-	if (curl_multi_add_handle(m, easy) != CURLM_OK)
+	if (curl_multi_add_handle(get_multi(), easy) != CURLM_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not start a libcurl transfer")));
-	PG_TRY();
-	{
-		curl_multi_socket_action(m, CURL_SOCKET_TIMEOUT, 0, &running);
-		collect_finished();
-		while (!t->done)
-		{
-			wait_and_act();
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-	PG_FINALLY();
-	{
-		curl_multi_remove_handle(m, easy);
-	}
-	PG_END_TRY();
-}
-
-/*
- * One transfer whose body ends up in resp (palloc'd); the malloc'd buffer
- * is freed on every path.
- */
-static void
-transfer_to_response(CURL *easy, RolloutOptions *opts, const char *method,
-					 const char *url, struct curl_slist *headers,
-					 const char *body, Transfer *t, RolloutResponse *resp,
-					 curl_off_t *retry_after)
-{
-	PG_TRY();
-	{
-		transfer_once(easy, opts, method, url, headers, body, t);
-		resp->status = 0;
-		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
-		curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, retry_after);
-		resp->body_len = t->len;
-		resp->body = palloc(t->len + 1);
-		if (t->len > 0)
-			memcpy(resp->body, t->data, t->len);
-		resp->body[t->len] = '\0';
-	}
-	PG_FINALLY();
-	{
-		free(t->data);
-		t->data = NULL;
-	}
-	PG_END_TRY();
+	t->running = true;
 }
 
 /* Full-jitter exponential backoff for the n-th retry (n from 0). */
@@ -439,33 +379,232 @@ never_sent(CURL *easy, CURLcode code)
 }
 
 static void
-report_network_error(const char *method, const char *path, CURLcode code,
-					 int retries, bool ambiguous_post)
+schedule_retry(RolloutHttpJob *job, long delay_ms)
 {
-	/* a body cut short is a broken response more than a broken network */
-	int			sqlstate = code == CURLE_PARTIAL_FILE ?
-		ROLLOUT_ERRCODE_BAD_RESPONSE : ROLLOUT_ERRCODE_NETWORK;
-
-	if (ambiguous_post)
-		ereport(ERROR,
-				(errcode(sqlstate),
-				 errmsg("Rollout request %s %s failed: %s",
-						method, path, curl_easy_strerror(code)),
-				 errdetail("The request was sent before the failure, so the record may have been created; it was not retried."),
-				 errhint("Check whether the record exists before trying again.")));
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("Rollout request %s %s failed: %s",
-					method, path, curl_easy_strerror(code)),
-			 errdetail_plural("Gave up after %d retry.",
-							  "Gave up after %d retries.", retries, retries),
-			 errhint("Check the server's api_url and the network, or raise timeout_ms.")));
+	job->transfer->not_before =
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 }
 
 /*
- * Perform a request with the retry rules of the file banner.  Returns the
- * final response, whatever its status; network failures and oversized
- * bodies raise an error here.
+ * A transfer of the job is over: keep its response, or decide on a retry
+ * by the rules of the file banner.  Sets transfer->finished when the job
+ * has its final outcome (a response, or a transport failure in
+ * job->failure).
+ */
+static void
+transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
+{
+	Transfer   *t = job->transfer;
+	bool		is_post = strcmp(job->method, "POST") == 0;
+	long		status = 0;
+	curl_off_t	retry_after = 0;
+	long		delay;
+
+	curl_multi_remove_handle(get_multi(), job->easy);
+	t->running = false;
+	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	delay = retry_after > 0 ? (long) retry_after * 1000L :
+		backoff_ms(opts, job->resp.retries);
+
+	if (t->too_big || t->result == CURLE_FILESIZE_EXCEEDED)
+	{
+		job->failure = ROLLOUT_FAIL_TOO_BIG;
+		t->finished = true;
+		return;
+	}
+	if (t->out_of_memory)
+	{
+		job->failure = ROLLOUT_FAIL_OUT_OF_MEMORY;
+		t->finished = true;
+		return;
+	}
+	if (t->result != CURLE_OK)
+	{
+		job->curl_error = t->result;
+		if (is_post && !never_sent(job->easy, t->result))
+			job->failure = ROLLOUT_FAIL_AMBIGUOUS;
+		else if (job->resp.retries >= opts->max_retries)
+			job->failure = ROLLOUT_FAIL_NETWORK;
+		else
+		{
+			job->resp.retries++;
+			schedule_retry(job, delay);
+			return;
+		}
+		t->finished = true;
+		return;
+	}
+
+	if (status == 409)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (t->not_ready_until == 0)
+			t->not_ready_until = TimestampTzPlusMilliseconds(now,
+															 opts->not_ready_timeout_s * 1000L);
+		if (now < t->not_ready_until)
+		{
+			schedule_retry(job, Min(delay,
+									TimestampDifferenceMilliseconds(now, t->not_ready_until) + 1));
+			return;
+		}
+	}
+	else if ((status == 429 || (status >= 500 && !is_post)) &&
+			 job->resp.retries < opts->max_retries)
+	{
+		job->resp.retries++;
+		schedule_retry(job, delay);
+		return;
+	}
+
+	job->failure = ROLLOUT_FAIL_NONE;
+	job->resp.status = status;
+	job->resp.body_len = t->len;
+	job->resp.body = palloc(t->len + 1);
+	if (t->len > 0)
+		memcpy(job->resp.body, t->data, t->len);
+	job->resp.body[t->len] = '\0';
+	t->finished = true;
+}
+
+/*
+ * Run the jobs to their final outcome, as many in flight at once as there
+ * are jobs, each started when the rate limiter allows and its backoff is
+ * over.  A job's transport failure is recorded in it, not raised, so that
+ * the others finish (a batch of POSTs must know what it created); only an
+ * interrupt or an internal failure raises, and then every transfer still
+ * in flight is detached.
+ */
+void
+rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
+{
+	Transfer   *transfers = palloc0(sizeof(Transfer) * njobs);
+
+	for (int i = 0; i < njobs; i++)
+	{
+		jobs[i].transfer = &transfers[i];
+		jobs[i].failure = ROLLOUT_FAIL_NONE;
+		jobs[i].resp.retries = 0;
+		jobs[i].resp.status = 0;
+		jobs[i].resp.body = NULL;
+		jobs[i].resp.body_len = 0;
+	}
+
+	PG_TRY();
+	{
+		for (;;)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+			long		wait_ms = MAX_WAIT_MS;
+			bool		pending = false;
+
+			for (int i = 0; i < njobs; i++)
+			{
+				Transfer   *t = &transfers[i];
+
+				if (t->finished || t->running)
+				{
+					pending |= !t->finished;
+					continue;
+				}
+				pending = true;
+				if (t->not_before > now)
+				{
+					wait_ms = Min(wait_ms,
+								  TimestampDifferenceMilliseconds(now, t->not_before) + 1);
+					continue;
+				}
+				{
+					long		throttle = rate_limit_try(opts);
+
+					if (throttle > 0)
+					{
+						wait_ms = Min(wait_ms, throttle);
+						continue;
+					}
+				}
+				start_transfer(opts, &jobs[i]);
+				wait_ms = 0;
+			}
+			if (!pending)
+				break;
+
+			wait_and_act(wait_ms);
+			for (int i = 0; i < njobs; i++)
+				if (transfers[i].running && transfers[i].done)
+					transfer_done(opts, &jobs[i]);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < njobs; i++)
+		{
+			if (transfers[i].running)
+				curl_multi_remove_handle(get_multi(), jobs[i].easy);
+			free(transfers[i].data);
+			transfers[i].data = NULL;
+		}
+	}
+	PG_END_TRY();
+	for (int i = 0; i < njobs; i++)
+		jobs[i].transfer = NULL;
+	pfree(transfers);
+}
+
+/* Raise the error of a job that ended without a response. */
+void
+rollout_http_raise_failure(RolloutOptions *opts, RolloutHttpJob *job)
+{
+	const char *method = job->method;
+	const char *path = job->label;
+	int			sqlstate;
+
+	switch (job->failure)
+	{
+		case ROLLOUT_FAIL_NONE:
+			return;
+		case ROLLOUT_FAIL_TOO_BIG:
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout response to %s %s is larger than max_response_bytes (%lld)",
+							method, path, (long long) opts->max_response_bytes),
+					 errhint("Lower page_size or raise the server's max_response_bytes.")));
+			break;
+		case ROLLOUT_FAIL_OUT_OF_MEMORY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory reading the response to %s %s",
+							method, path)));
+			break;
+		case ROLLOUT_FAIL_AMBIGUOUS:
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_NETWORK),
+					 errmsg("Rollout request %s %s failed: %s",
+							method, path, curl_easy_strerror(job->curl_error)),
+					 errdetail("The request was sent before the failure, so the record may have been created; it was not retried."),
+					 errhint("Check whether the record exists before trying again.")));
+			break;
+		case ROLLOUT_FAIL_NETWORK:
+			/* a body cut short is a broken response more than a broken network */
+			sqlstate = job->curl_error == CURLE_PARTIAL_FILE ?
+				ROLLOUT_ERRCODE_BAD_RESPONSE : ROLLOUT_ERRCODE_NETWORK;
+			ereport(ERROR,
+					(errcode(sqlstate),
+					 errmsg("Rollout request %s %s failed: %s",
+							method, path, curl_easy_strerror(job->curl_error)),
+					 errdetail_plural("Gave up after %d retry.",
+									  "Gave up after %d retries.",
+									  job->resp.retries, job->resp.retries),
+					 errhint("Check the server's api_url and the network, or raise timeout_ms.")));
+			break;
+	}
+}
+
+/*
+ * Perform one request with the retry rules of the file banner.  Returns the
+ * final response, whatever its status; a transport failure raises.
  */
 void
 rollout_http_perform(CURL *easy, RolloutOptions *opts, const char *method,
@@ -473,73 +612,17 @@ rollout_http_perform(CURL *easy, RolloutOptions *opts, const char *method,
 					 struct curl_slist *headers, const char *body,
 					 RolloutResponse *resp)
 {
-	bool		is_post = strcmp(method, "POST") == 0;
-	TimestampTz not_ready_until = 0;
-	int			retries = 0;
+	RolloutHttpJob job = {0};
 
-	for (;;)
-	{
-		Transfer	t = {0};
-		long		status;
-		curl_off_t	retry_after = 0;
-		bool		retry = false;
-
-		rate_limit_wait(opts);
-		transfer_to_response(easy, opts, method, url, headers, body, &t,
-							 resp, &retry_after);
-		resp->retries = retries;
-
-		if (t.too_big || t.result == CURLE_FILESIZE_EXCEEDED)
-			ereport(ERROR,
-					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-					 errmsg("Rollout response to %s %s is larger than max_response_bytes (%lld)",
-							method, path, (long long) opts->max_response_bytes),
-					 errhint("Lower page_size or raise the server's max_response_bytes.")));
-		if (t.out_of_memory)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory reading the response to %s %s",
-							method, path)));
-
-		status = resp->status;
-		if (t.result != CURLE_OK)
-		{
-			bool		unsent = never_sent(easy, t.result);
-
-			if (is_post && !unsent)
-				report_network_error(method, path, t.result, retries, true);
-			if (retries >= opts->max_retries)
-				report_network_error(method, path, t.result, retries, false);
-			retry = true;
-		}
-		else if (status == 409)
-		{
-			TimestampTz now = GetCurrentTimestamp();
-			long		delay;
-
-			if (not_ready_until == 0)
-				not_ready_until = TimestampTzPlusMilliseconds(now,
-															  opts->not_ready_timeout_s * 1000L);
-			if (now >= not_ready_until)
-				return;
-			delay = retry_after > 0 ? (long) retry_after * 1000L :
-				backoff_ms(opts, retries);
-			delay = Min(delay,
-						TimestampDifferenceMilliseconds(now, not_ready_until) + 1);
-			pfree(resp->body);
-			interruptible_sleep(delay);
-			continue;
-		}
-		else if (status == 429 || (status >= 500 && !is_post))
-			retry = retries < opts->max_retries;
-
-		if (!retry)
-			return;
-		pfree(resp->body);
-		interruptible_sleep(retry_after > 0 ? (long) retry_after * 1000L :
-							backoff_ms(opts, retries));
-		retries++;
-	}
+	job.method = method;
+	job.url = url;
+	job.label = path;
+	job.body = body;
+	job.headers = headers;
+	job.easy = easy;
+	rollout_http_run(opts, &job, 1);
+	rollout_http_raise_failure(opts, &job);
+	*resp = job.resp;
 }
 
 /*

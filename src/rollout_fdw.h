@@ -122,6 +122,31 @@ typedef struct RolloutCredential
 	char	   *created_at;
 } RolloutCredential;
 
+/* How a job ended when it has no response to show. */
+typedef enum RolloutFailure
+{
+	ROLLOUT_FAIL_NONE,			/* a response is in resp */
+	ROLLOUT_FAIL_NETWORK,		/* transport failure after the retries */
+	ROLLOUT_FAIL_AMBIGUOUS,		/* a POST failed after it was sent */
+	ROLLOUT_FAIL_TOO_BIG,		/* over max_response_bytes */
+	ROLLOUT_FAIL_OUT_OF_MEMORY
+} RolloutFailure;
+
+/* One request for rollout_http_run: the input, then the outcome. */
+typedef struct RolloutHttpJob
+{
+	const char *method;
+	const char *url;
+	const char *label;			/* the request as messages name it */
+	const char *body;			/* JSON or NULL */
+	struct curl_slist *headers;
+	CURL	   *easy;			/* a handle no other job of the run uses */
+	RolloutResponse resp;		/* final response (palloc'd body) */
+	RolloutFailure failure;
+	CURLcode	curl_error;
+	struct RolloutTransfer *transfer;	/* http.c's, during the run */
+} RolloutHttpJob;
+
 /* How a column reads its JSON value and converts it to its type. */
 typedef enum RolloutConvKind
 {
@@ -186,6 +211,10 @@ extern void rollout_http_perform(CURL *easy, RolloutOptions *opts,
 								 const char *method, const char *url,
 								 const char *path, struct curl_slist *headers,
 								 const char *body, RolloutResponse *resp);
+extern void rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs,
+							 int njobs);
+extern void rollout_http_raise_failure(RolloutOptions *opts,
+									   RolloutHttpJob *job);
 extern void rollout_http_report_error(const char *method, const char *path,
 									  RolloutResponse *resp);
 

@@ -685,6 +685,8 @@ class Auth:
     ok: bool
     sub: object = None  # the sub claim when the token could be decoded (for the log)
     reason: str = ""
+    iat: object = None  # iat and exp of a decoded token (for the log: which token was used)
+    exp: object = None
 
 
 def b64url_decode(part):
@@ -743,7 +745,7 @@ def verify_token(header_value, clients, now):
     if not hmac.compare_digest(expected.digest(), signature):
         return Auth(False, sub, "bad signature")
     problem = claims_problem(claims, now)
-    return Auth(problem is None, sub, problem or "")
+    return Auth(problem is None, sub, problem or "", claims.get("iat"), claims.get("exp"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1374,6 +1376,17 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
 
+    def do_HEAD(self):
+        """HEAD is not part of the API: 405 with no body (and no log entry)."""
+        try:
+            read_body(self.rfile, self.headers)
+        except (ValueError, ConnectionError):
+            self.close_connection = True
+        self.send_response(405)
+        self.send_header("Allow", "GET, POST, PUT, DELETE")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def dispatch(self):
         try:
             body = read_body(self.rfile, self.headers)
@@ -1403,7 +1416,7 @@ class Handler(BaseHTTPRequestHandler):
             "status": None, "sub": auth.sub, "cred": req.cred,
             "body": body.decode("utf-8", "replace") if body and self.command in WRITE_METHODS
             else None,
-            "auth_ok": auth.ok,
+            "auth_ok": auth.ok, "token_iat": auth.iat, "token_exp": auth.exp,
         })
         status = None
         try:

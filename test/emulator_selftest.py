@@ -261,7 +261,7 @@ def test_paging(emu):
         pages.append(reply.json)
         ids += [p["id"] for p in reply.json["people"]]
         cursor = reply.json["_metadata"]["next"]
-        path = "/api/people?limit=10&next=" + urllib.parse.quote(cursor, safe="") if cursor else None
+        path = cursor and "/api/people?limit=10&next=" + urllib.parse.quote(cursor, safe="")
     check("paging: 3 pages", len(pages) == 3, len(pages))
     check("paging: 25 distinct ids in order", ids == list(range(11, 36)), ids)
     first = pages[0]
@@ -360,6 +360,7 @@ def test_get_by_id(emu):
     check("unknown path -> 404", error_message(emu.call("GET", "/api/nothing")) == "Not found")
     check("no /api prefix -> 404", emu.call("GET", "/people").status == 404)
     check("PATCH -> 405", emu.call("PATCH", "/api/people/11", {}).status == 405)
+    check("HEAD -> 405", emu.call("HEAD", "/api/people").status == 405)
     check("DELETE collection -> 405", emu.call("DELETE", "/api/people").status == 405)
     check("POST credentials -> 405", emu.call("POST", "/api/credentials", {}).status == 405)
 

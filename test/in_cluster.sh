@@ -22,7 +22,7 @@ failed=0
 echo "== pg_regress"
 make -s installcheck >test/out/regress.log 2>&1
 regress_rc=$?
-grep -E "^(ok|not ok|test | *[a-z_]+ +\.\.\.)" test/out/regress.log || true
+grep -E "^test .*\.\.\." test/out/regress.log || true
 ok=$(grep -cE "\.\.\. ok|^ok " test/out/regress.log)
 bad=$(grep -cE "\.\.\. FAILED|^not ok |\.\.\. failed" test/out/regress.log)
 if [ "$regress_rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; cat test/out/regress.log; fi
@@ -33,7 +33,7 @@ if [ -f regression.diffs ] && [ "$bad" -gt 0 ]; then
 fi
 
 scripts=("$@")
-[ ${#scripts[@]} -eq 0 ] && scripts=(test/test_*.py)
+[ ${#scripts[@]} -eq 0 ] && scripts=(test/emulator_selftest.py test/test_*.py)
 for t in "${scripts[@]}"; do
   [ -f "$t" ] || continue
   echo "== $t"

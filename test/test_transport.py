@@ -64,6 +64,8 @@ rc, out, err, _ = psql_script("SELECT count(*) FROM people;\n" * 3, DB)
 iats = {r.get("token_iat") for r in requests_to("^/api/people$")}
 c.check("three scans in one session share one token",
         rc == 0 and len(iats) == 1 and None not in iats, str(iats))
+lifetimes = {r["token_exp"] - r["token_iat"] for r in requests_to("^/api/people$")}
+c.check("exp = iat + token_ttl_s (900)", lifetimes == {900}, str(lifetimes))
 
 # === timeout_ms ends a stalled request
 reset()
