@@ -98,7 +98,7 @@ rollout_get_conn(UserMapping *user)
 		entry->serverid = user->serverid;
 		entry->token = NULL;
 		entry->credential_id = NULL;
-		entry->easy = NULL;
+		memset(entry->handles, 0, sizeof(entry->handles));
 		entry->invalidated = false;
 		entry->server_hashvalue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID,
@@ -109,8 +109,6 @@ rollout_get_conn(UserMapping *user)
 	}
 	if (entry->invalidated)
 		forget_secrets(entry);
-	if (entry->easy == NULL)
-		entry->easy = rollout_http_new_handle();
 	return entry;
 }
 
@@ -210,23 +208,38 @@ build_headers(RolloutConn *conn, bool need_credential, bool has_body)
 	return list;
 }
 
-static void
-perform_with_headers(RolloutConn *conn, RolloutOptions *opts,
-					 const char *method, const char *url, const char *path,
-					 const char *body, bool need_credential,
-					 RolloutResponse *resp)
+/* The i-th kept-alive handle of a mapping, made on first use. */
+static CURL *
+conn_handle(RolloutConn *conn, int i)
 {
-	struct curl_slist *volatile headers = build_headers(conn, need_credential,
-														body != NULL);
+	if (conn->handles[i] == NULL)
+		conn->handles[i] = rollout_http_new_handle();
+	return conn->handles[i];
+}
+
+static void
+run_with_headers(RolloutConn *conn, RolloutOptions *opts,
+				 RolloutHttpJob *jobs, int njobs, bool need_credential)
+{
+	struct curl_slist *volatile with_body = build_headers(conn,
+														  need_credential,
+														  true);
+	struct curl_slist *volatile without_body = NULL;
 
 	PG_TRY();
 	{
-		rollout_http_perform(conn->easy, opts, method, url, path, headers,
-							 body, resp);
+		without_body = build_headers(conn, need_credential, false);
+		for (int i = 0; i < njobs; i++)
+		{
+			jobs[i].headers = jobs[i].body ? with_body : without_body;
+			jobs[i].easy = conn_handle(conn, i);
+		}
+		rollout_http_run(opts, jobs, njobs);
 	}
 	PG_FINALLY();
 	{
-		curl_slist_free_all(headers);
+		curl_slist_free_all(with_body);
+		curl_slist_free_all(without_body);
 	}
 	PG_END_TRY();
 }
@@ -234,10 +247,45 @@ perform_with_headers(RolloutConn *conn, RolloutOptions *opts,
 static void resolve_credential(RolloutConn *conn, RolloutOptions *opts);
 
 /*
- * Send an authenticated request to base || path.  Returns the final
- * response whatever its status (see rollout_check_status); a 401 is retried
- * once with a fresh token.  label, when not NULL, names the request in
- * messages instead of path (a page cursor is long and says nothing).
+ * Run authenticated requests (method, url, label, body of each job set by
+ * the caller), ROLLOUT_MAX_INFLIGHT at a time.  Each job ends with its final
+ * response or a recorded transport failure (rollout_http_raise_failure).
+ * Jobs answered 401 are sent once more with a fresh token: a 401 means the
+ * API did nothing, so this is safe for a POST too.
+ */
+void
+rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
+				RolloutHttpJob *jobs, int njobs, bool need_credential)
+{
+	ensure_token(conn, opts, false);
+	if (need_credential && conn->credential_id == NULL)
+		resolve_credential(conn, opts);
+
+	for (int start = 0; start < njobs; start += ROLLOUT_MAX_INFLIGHT)
+	{
+		int			n = Min(njobs - start, ROLLOUT_MAX_INFLIGHT);
+		RolloutHttpJob *window = jobs + start;
+		bool		refreshed = false;
+
+		run_with_headers(conn, opts, window, n, need_credential);
+		for (int i = 0; i < n; i++)
+		{
+			if (window[i].failure != ROLLOUT_FAIL_NONE ||
+				window[i].resp.status != 401)
+				continue;
+			if (!refreshed)
+				ensure_token(conn, opts, true);
+			refreshed = true;
+			run_with_headers(conn, opts, &window[i], 1, need_credential);
+		}
+	}
+}
+
+/*
+ * Send one authenticated request to base || path and return its final
+ * response, whatever its status (see rollout_check_status); a transport
+ * failure raises.  label, when not NULL, names the request in messages
+ * instead of path (a page cursor is long and says nothing).
  */
 void
 rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
@@ -245,24 +293,15 @@ rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
 					const char *label, const char *body,
 					bool need_credential, RolloutResponse *resp)
 {
-	char	   *url = psprintf("%s%s", base, path);
+	RolloutHttpJob job = {0};
 
-	if (label != NULL)
-		path = label;
-
-	ensure_token(conn, opts, false);
-	if (need_credential && conn->credential_id == NULL)
-		resolve_credential(conn, opts);
-
-	perform_with_headers(conn, opts, method, url, path, body,
-						 need_credential, resp);
-	if (resp->status == 401)
-	{
-		ensure_token(conn, opts, true);
-		perform_with_headers(conn, opts, method, url, path, body,
-							 need_credential, resp);
-	}
-	pfree(url);
+	job.method = method;
+	job.url = psprintf("%s%s", base, path);
+	job.label = label ? label : path;
+	job.body = body;
+	rollout_api_run(conn, opts, &job, 1, need_credential);
+	rollout_http_raise_failure(opts, &job);
+	*resp = job.resp;
 }
 
 /* Raise the classified error unless the response is a success. */

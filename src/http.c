@@ -603,29 +603,6 @@ rollout_http_raise_failure(RolloutOptions *opts, RolloutHttpJob *job)
 }
 
 /*
- * Perform one request with the retry rules of the file banner.  Returns the
- * final response, whatever its status; a transport failure raises.
- */
-void
-rollout_http_perform(CURL *easy, RolloutOptions *opts, const char *method,
-					 const char *url, const char *path,
-					 struct curl_slist *headers, const char *body,
-					 RolloutResponse *resp)
-{
-	RolloutHttpJob job = {0};
-
-	job.method = method;
-	job.url = url;
-	job.label = path;
-	job.body = body;
-	job.headers = headers;
-	job.easy = easy;
-	rollout_http_run(opts, &job, 1);
-	rollout_http_raise_failure(opts, &job);
-	*resp = job.resp;
-}
-
-/*
  * Raise the error for a non-2xx response: one class and SQLSTATE per kind
  * of failure, the API's message in DETAIL, what to do in HINT.
  */

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * json.c
- *		  jansson <-> Datum conversion, and parsing of API responses.
+ *		  jansson <-> Datum conversion both ways, and parsing of API
+ *		  responses.
  *
  * Rules kept here:
  *	- a parsed document (malloc'd by jansson) is owned by a memory context
@@ -19,10 +20,16 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "common/shortest_dec.h"
 #include "utils/array.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -502,4 +509,140 @@ rollout_api_message(const char *body, size_t len)
 	result = pstrdup(buf.data);
 	MemoryContextDelete(cxt);
 	return result;
+}
+
+static void
+not_representable(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s cannot be sent to Rollout", what),
+			 errdetail("JSON has no representation for it; nothing was sent.")));
+}
+
+/* A timestamp (taken as UTC) as ISO-8601 with a Z. */
+static void
+append_timestamp(StringInfo buf, Timestamp ts)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (TIMESTAMP_NOT_FINITE(ts))
+		not_representable("an infinite timestamp");
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02d",
+					 tm.tm_year, tm.tm_mon, tm.tm_mday,
+					 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (fsec != 0)
+	{
+		char		frac[8];
+		int			len;
+
+		snprintf(frac, sizeof(frac), "%06d", (int) fsec);
+		for (len = 6; len > 0 && frac[len - 1] == '0'; len--)
+			;
+		appendStringInfo(buf, ".%.*s", len, frac);
+	}
+	appendStringInfoString(buf, "Z\"");
+}
+
+/*
+ * Append a SQL value as JSON: booleans and numbers as JSON literals (NaN
+ * and infinities refused), json/jsonb embedded, timestamps as ISO-8601 UTC,
+ * dates as YYYY-MM-DD, 1-D arrays as JSON arrays, anything else as the
+ * string of its output function.
+ */
+void
+rollout_datum_to_json(StringInfo buf, Datum value, Oid typid)
+{
+	Oid			base = getBaseType(typid);
+	Oid			elemtype = get_element_type(base);
+	Oid			outfunc;
+	bool		varlena;
+
+	if (OidIsValid(elemtype))
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(arr) > 1)
+			not_representable("a multidimensional array");
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+						  &elems, &nulls, &n);
+		appendStringInfoChar(buf, '[');
+		for (int i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(buf, ',');
+			if (nulls[i])
+				appendStringInfoString(buf, "null");
+			else
+				rollout_datum_to_json(buf, elems[i], elemtype);
+		}
+		appendStringInfoChar(buf, ']');
+		return;
+	}
+
+	switch (base)
+	{
+		case BOOLOID:
+			appendStringInfoString(buf, DatumGetBool(value) ? "true" : "false");
+			return;
+		case FLOAT4OID:
+			if (isnan(DatumGetFloat4(value)) || isinf(DatumGetFloat4(value)))
+				not_representable("a NaN or infinite real");
+			break;
+		case FLOAT8OID:
+			if (isnan(DatumGetFloat8(value)) || isinf(DatumGetFloat8(value)))
+				not_representable("a NaN or infinite double precision");
+			break;
+		case NUMERICOID:
+			if (numeric_is_nan(DatumGetNumeric(value)) ||
+				numeric_is_inf(DatumGetNumeric(value)))
+				not_representable("numeric NaN or Infinity");
+			break;
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			append_timestamp(buf, DatumGetTimestamp(value));
+			return;
+		case DATEOID:
+			{
+				DateADT		d = DatumGetDateADT(value);
+				int			y,
+							m,
+							dd;
+
+				if (DATE_NOT_FINITE(d))
+					not_representable("an infinite date");
+				j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+				appendStringInfo(buf, "\"%04d-%02d-%02d\"", y, m, dd);
+				return;
+			}
+	}
+
+	getTypeOutputInfo(typid, &outfunc, &varlena);
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case OIDOID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case JSONOID:
+		case JSONBOID:
+			appendStringInfoString(buf, OidOutputFunctionCall(outfunc, value));
+			return;
+	}
+	escape_json(buf, OidOutputFunctionCall(outfunc, value));
 }

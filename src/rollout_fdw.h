@@ -90,6 +90,9 @@ typedef struct RolloutOptions
 	char	   *resource;
 } RolloutOptions;
 
+/* Most requests one backend has in flight at once (a batch of INSERTs). */
+#define ROLLOUT_MAX_INFLIGHT 32
+
 /* Per-user-mapping state kept for the life of the backend. */
 typedef struct RolloutConn
 {
@@ -98,7 +101,7 @@ typedef struct RolloutConn
 	char	   *token;			/* current JWT (TopMemoryContext) or NULL */
 	int64		token_expires;	/* Unix seconds */
 	char	   *credential_id;	/* resolved credential (TopMemoryContext) */
-	CURL	   *easy;			/* kept-alive handle */
+	CURL	   *handles[ROLLOUT_MAX_INFLIGHT];	/* kept-alive, made on demand */
 	bool		invalidated;
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
@@ -199,6 +202,9 @@ extern void rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
 								const char *path, const char *label,
 								const char *body, bool need_credential,
 								RolloutResponse *resp);
+extern void rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
+							RolloutHttpJob *jobs, int njobs,
+							bool need_credential);
 extern void rollout_check_status(const char *method, const char *path,
 								 RolloutResponse *resp);
 extern List *rollout_list_credentials(RolloutConn *conn,
@@ -207,10 +213,6 @@ extern char *rollout_escape(const char *value);
 
 /* in http.c */
 extern CURL *rollout_http_new_handle(void);
-extern void rollout_http_perform(CURL *easy, RolloutOptions *opts,
-								 const char *method, const char *url,
-								 const char *path, struct curl_slist *headers,
-								 const char *body, RolloutResponse *resp);
 extern void rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs,
 							 int njobs);
 extern void rollout_http_raise_failure(RolloutOptions *opts,
@@ -226,6 +228,7 @@ extern Datum rollout_json_to_datum(json_t *value, RolloutColumn *col,
 								   bool *isnull);
 extern void rollout_json_append(StringInfo buf, json_t *value);
 extern char *rollout_json_scalar_text(json_t *value);
+extern void rollout_datum_to_json(StringInfo buf, Datum value, Oid typid);
 extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
 								  size_t len, const char *method,
 								  const char *path);
