@@ -2,13 +2,13 @@
 EXTENSION = rollout_fdw
 MODULE_big = rollout_fdw
 OBJS = src/rollout_fdw.o src/option.o src/connection.o src/http.o \
-       src/json.o src/auth.o src/import.o
+       src/json.o src/auth.o src/import.o src/modify.o
 DATA = sql/rollout_fdw--1.0.sql
 PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
 
 # pg_regress suites (sql/ + expected/); they read the emulator's URL from
 # the environment (ROLLOUT_TEST_URL): run them through test/run_tests.sh
-REGRESS = setup options scan types byid errors import
+REGRESS = setup options scan types byid errors import insert update
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config

@@ -25,6 +25,7 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "common/shortest_dec.h"
+#include "executor/tuptable.h"
 #include "utils/array.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -645,4 +646,72 @@ rollout_datum_to_json(StringInfo buf, Datum value, Oid typid)
 			return;
 	}
 	escape_json(buf, OidOutputFunctionCall(outfunc, value));
+}
+
+/* What a conversion error's context line names. */
+typedef struct ConversionPosition
+{
+	Relation	rel;
+	RolloutColumn *column;
+	json_t	   *record;
+	json_t	   *value;
+} ConversionPosition;
+
+static void
+conversion_error_callback(void *arg)
+{
+	ConversionPosition *pos = (ConversionPosition *) arg;
+	json_t	   *id = json_object_get(pos->record, "id");
+	StringInfoData value;
+	int			clip;
+
+	if (pos->column == NULL)
+		return;
+	initStringInfo(&value);
+	if (pos->value != NULL)
+		rollout_json_append(&value, pos->value);
+	clip = pg_mbcliplen(value.data, value.len, 100);
+	errcontext("column \"%s\" of foreign table \"%s\", record id %s, value %.*s%s",
+			   pos->column->attname, RelationGetRelationName(pos->rel),
+			   id ? rollout_json_scalar_text(id) : "(none)",
+			   clip, value.data, clip < value.len ? "..." : "");
+}
+
+/*
+ * Store a record in a slot: the given columns converted, every other
+ * column NULL.  The values are allocated in cxt.  A value that does not
+ * convert raises an error whose context names the column, the record's id
+ * and the value.
+ */
+void
+rollout_store_record(TupleTableSlot *slot, json_t *record, Relation rel,
+					 RolloutColumn *columns, int ncolumns, MemoryContext cxt)
+{
+	ErrorContextCallback errcb;
+	ConversionPosition pos = {rel, NULL, record, NULL};
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true,
+		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	old = MemoryContextSwitchTo(cxt);
+
+	errcb.callback = conversion_error_callback;
+	errcb.arg = &pos;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	for (int i = 0; i < ncolumns; i++)
+	{
+		RolloutColumn *col = &columns[i];
+		int			att = col->attnum - 1;
+
+		pos.column = col;
+		pos.value = rollout_record_value(record, col);
+		slot->tts_values[att] = rollout_json_to_datum(pos.value, col,
+													  &slot->tts_isnull[att]);
+	}
+	error_context_stack = errcb.previous;
+
+	MemoryContextSwitchTo(old);
+	ExecStoreVirtualTuple(slot);
 }

@@ -24,6 +24,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 
 #include "rollout_fdw.h"
 
@@ -463,6 +464,19 @@ rollout_column_field(Oid relid, AttrNumber attnum)
 			return defGetString(d);
 	}
 	return NULL;
+}
+
+/* Is this attribute the record's id (field "id", or a column "id")? */
+bool
+rollout_is_id_column(Oid relid, AttrNumber attnum)
+{
+	char	   *field = rollout_column_field(relid, attnum);
+	char	   *name;
+
+	if (field != NULL)
+		return strcmp(field, "id") == 0;
+	name = get_attname(relid, attnum, true);
+	return name != NULL && strcmp(name, "id") == 0;
 }
 
 void		_PG_init(void);

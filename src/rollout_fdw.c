@@ -100,11 +100,6 @@ typedef struct RolloutScanState
 	int64		pages;
 	int64		retries;
 	int64		bytes;
-
-	/* error context of a conversion */
-	RolloutColumn *cur_column;
-	json_t	   *cur_record;
-	json_t	   *cur_value;
 } RolloutScanState;
 
 PG_FUNCTION_INFO_V1(rollout_fdw_handler);
@@ -113,19 +108,6 @@ PG_FUNCTION_INFO_V1(rollout_fdw_credentials);
 /* ------------------------------------------------------------------
  * Planning
  * ------------------------------------------------------------------ */
-
-/* Is this attribute the record's id (field "id", or a column "id")? */
-static bool
-is_id_column(Oid relid, AttrNumber attnum)
-{
-	char	   *field = rollout_column_field(relid, attnum);
-	char	   *name;
-
-	if (field != NULL)
-		return strcmp(field, "id") == 0;
-	name = get_attname(relid, attnum, true);
-	return name != NULL && strcmp(name, "id") == 0;
-}
 
 static Expr *
 strip_relabel(Expr *e)
@@ -168,7 +150,7 @@ id_equality_value(RelOptInfo *baserel, Oid relid, Expr *clause)
 		return NULL;
 
 	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
-		var->varattno <= 0 || !is_id_column(relid, var->varattno))
+		var->varattno <= 0 || !rollout_is_id_column(relid, var->varattno))
 		return NULL;
 	if (!IsA(value, Const) && !IsA(value, Param))
 		return NULL;
@@ -494,55 +476,11 @@ fetch_list_page(RolloutScanState *st)
 }
 
 static void
-conversion_error_callback(void *arg)
-{
-	RolloutScanState *st = (RolloutScanState *) arg;
-	json_t	   *id = json_object_get(st->cur_record, "id");
-	StringInfoData value;
-	int			clip;
-
-	if (st->cur_column == NULL)
-		return;
-	initStringInfo(&value);
-	if (st->cur_value != NULL)
-		rollout_json_append(&value, st->cur_value);
-	clip = pg_mbcliplen(value.data, value.len, 100);
-	errcontext("column \"%s\" of foreign table \"%s\", record id %s, value %.*s%s",
-			   st->cur_column->attname, RelationGetRelationName(st->rel),
-			   id ? rollout_json_scalar_text(id) : "(none)",
-			   clip, value.data, clip < value.len ? "..." : "");
-}
-
-static void
 store_record(RolloutScanState *st, json_t *record, TupleTableSlot *slot)
 {
-	ErrorContextCallback errcb;
-	MemoryContext old;
-
-	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 	MemoryContextReset(st->row_cxt);
-	old = MemoryContextSwitchTo(st->row_cxt);
-
-	errcb.callback = conversion_error_callback;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	st->cur_record = record;
-	for (int i = 0; i < st->ncolumns; i++)
-	{
-		RolloutColumn *col = &st->columns[i];
-		int			att = col->attnum - 1;
-
-		st->cur_column = col;
-		st->cur_value = rollout_record_value(record, col);
-		slot->tts_values[att] = rollout_json_to_datum(st->cur_value, col,
-													  &slot->tts_isnull[att]);
-	}
-	st->cur_column = NULL;
-	error_context_stack = errcb.previous;
-
-	MemoryContextSwitchTo(old);
-	ExecStoreVirtualTuple(slot);
+	rollout_store_record(slot, record, st->rel, st->columns, st->ncolumns,
+						 st->row_cxt);
 }
 
 static TupleTableSlot *
@@ -663,6 +601,20 @@ rollout_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ReScanForeignScan = rolloutReScanForeignScan;
 	routine->EndForeignScan = rolloutEndForeignScan;
 	routine->ExplainForeignScan = rolloutExplainForeignScan;
+
+	routine->AddForeignUpdateTargets = rolloutAddForeignUpdateTargets;
+	routine->PlanForeignModify = rolloutPlanForeignModify;
+	routine->BeginForeignModify = rolloutBeginForeignModify;
+	routine->ExecForeignInsert = rolloutExecForeignInsert;
+	routine->ExecForeignBatchInsert = rolloutExecForeignBatchInsert;
+	routine->GetForeignModifyBatchSize = rolloutGetForeignModifyBatchSize;
+	routine->ExecForeignUpdate = rolloutExecForeignUpdate;
+	routine->ExecForeignDelete = rolloutExecForeignDelete;
+	routine->EndForeignModify = rolloutEndForeignModify;
+	routine->BeginForeignInsert = rolloutBeginForeignInsert;
+	routine->EndForeignInsert = rolloutEndForeignInsert;
+	routine->IsForeignRelUpdatable = rolloutIsForeignRelUpdatable;
+	routine->ExplainForeignModify = rolloutExplainForeignModify;
 	routine->ImportForeignSchema = rolloutImportForeignSchema;
 
 	PG_RETURN_POINTER(routine);

@@ -24,7 +24,10 @@
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
 #include "nodes/parsenodes.h"
+#include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
 #include "nodes/pg_list.h"
 #include "utils/relcache.h"
 
@@ -188,6 +191,7 @@ typedef struct RolloutColumn
 extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
+extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
 extern void rollout_check_mapping(RolloutOptions *opts, const char *server);
 
 /* in auth.c */
@@ -229,10 +233,51 @@ extern Datum rollout_json_to_datum(json_t *value, RolloutColumn *col,
 extern void rollout_json_append(StringInfo buf, json_t *value);
 extern char *rollout_json_scalar_text(json_t *value);
 extern void rollout_datum_to_json(StringInfo buf, Datum value, Oid typid);
+extern void rollout_store_record(struct TupleTableSlot *slot, json_t *record,
+								 Relation rel, RolloutColumn *columns,
+								 int ncolumns, MemoryContext cxt);
 extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
 								  size_t len, const char *method,
 								  const char *path);
 extern char *rollout_api_message(const char *body, size_t len);
+
+/* in modify.c */
+extern void rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
+										   RangeTblEntry *target_rte,
+										   Relation target_relation);
+extern List *rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
+									  Index resultRelation,
+									  int subplan_index);
+extern void rolloutBeginForeignModify(ModifyTableState *mtstate,
+									  ResultRelInfo *rinfo, List *fdw_private,
+									  int subplan_index, int eflags);
+extern TupleTableSlot *rolloutExecForeignInsert(EState *estate,
+												ResultRelInfo *rinfo,
+												TupleTableSlot *slot,
+												TupleTableSlot *planSlot);
+extern TupleTableSlot **rolloutExecForeignBatchInsert(EState *estate,
+													  ResultRelInfo *rinfo,
+													  TupleTableSlot **slots,
+													  TupleTableSlot **planSlots,
+													  int *numSlots);
+extern int	rolloutGetForeignModifyBatchSize(ResultRelInfo *rinfo);
+extern TupleTableSlot *rolloutExecForeignUpdate(EState *estate,
+												ResultRelInfo *rinfo,
+												TupleTableSlot *slot,
+												TupleTableSlot *planSlot);
+extern TupleTableSlot *rolloutExecForeignDelete(EState *estate,
+												ResultRelInfo *rinfo,
+												TupleTableSlot *slot,
+												TupleTableSlot *planSlot);
+extern void rolloutEndForeignModify(EState *estate, ResultRelInfo *rinfo);
+extern void rolloutEndForeignInsert(EState *estate, ResultRelInfo *rinfo);
+extern void rolloutBeginForeignInsert(ModifyTableState *mtstate,
+									  ResultRelInfo *rinfo);
+extern int	rolloutIsForeignRelUpdatable(Relation rel);
+extern void rolloutExplainForeignModify(ModifyTableState *mtstate,
+										ResultRelInfo *rinfo,
+										List *fdw_private, int subplan_index,
+										struct ExplainState *es);
 
 /* in import.c */
 extern List *rollout_import_schema(ImportForeignSchemaStmt *stmt,

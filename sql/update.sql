@@ -1,0 +1,60 @@
+-- ===================================================================
+-- update: UPDATE -> PUT /people/{id} with the assigned columns,
+-- DELETE -> DELETE /people/{id}, RETURNING, the id as row identity
+-- ===================================================================
+\! test/emu reset
+SET timezone = 'UTC';
+
+-- === only the assigned columns are sent; NULL clears a field
+\! test/emu log-clear
+UPDATE people_w SET stage = 'Hot', tags = '{a,b}', average_price = NULL
+WHERE id = '12';
+\! test/emu bodies PUT '.'
+SELECT id, stage, tags, average_price FROM people_w WHERE id = '12';
+
+-- === RETURNING comes from the API's answer
+UPDATE people_w SET last_name = 'Hernández' WHERE id = '12'
+RETURNING id, first_name, last_name, stage;
+
+-- === any WHERE: the rows are found by the scan first
+\! test/emu log-clear
+UPDATE people_w SET stage = 'Cold' WHERE 'seller' = ANY (tags);
+\! test/emu count PUT '.'
+SELECT count(*) AS sellers, count(*) FILTER (WHERE stage = 'Cold') AS cold
+FROM people_w WHERE 'seller' = ANY (tags);
+
+-- === a nested field is written as a nested object
+\! test/emu log-clear
+UPDATE people_w SET consent_email = false WHERE id = '13';
+\! test/emu bodies PUT '.'
+
+-- === the id cannot change; a table without id cannot UPDATE or DELETE
+UPDATE people_w SET id = '1' WHERE id = '12';
+CREATE FOREIGN TABLE people_noid (first_name text) SERVER rollout;
+UPDATE people_noid SET first_name = 'x';
+DELETE FROM people_noid;
+DROP FOREIGN TABLE people_noid;
+
+-- === an UPDATE of a record gone since the scan updates nothing
+\! test/emu fault '{"method": "PUT", "status": 404, "times": 1}'
+UPDATE people_w SET stage = 'Gone' WHERE id = '14' RETURNING id;
+\! test/emu faults-clear
+
+-- === DELETE by id, by any WHERE, with RETURNING (read before deleting)
+\! test/emu log-clear
+DELETE FROM people_w WHERE id = '12';
+DELETE FROM people_w WHERE last_name LIKE 'B%' RETURNING id, first_name, last_name;
+\! test/emu paths
+SELECT count(*) AS left_after_delete FROM people_w;
+DELETE FROM people_w WHERE id = '12';
+
+-- === EXPLAIN names the requests
+EXPLAIN (COSTS OFF) UPDATE people_w SET stage = 'x' WHERE id = '11';
+EXPLAIN (COSTS OFF) DELETE FROM people_w WHERE stage = 'x';
+EXPLAIN (COSTS OFF) DELETE FROM people_w WHERE id = '11' RETURNING id;
+
+-- === API errors on writes are classified like reads
+\! test/emu fault '{"method": "PUT", "status": 400, "body": "{\"errorMessage\": \"stage is unknown\"}"}'
+UPDATE people_w SET stage = 'Nope' WHERE id = '11';
+\! test/emu faults-clear
+\! test/emu reset
