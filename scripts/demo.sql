@@ -44,3 +44,11 @@ ORDER BY s.mrr DESC, p.last_name;
 \echo '== 6. one person by id: a single GET /people/{id}'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT first_name FROM crm.people WHERE id = (SELECT min(person_id) FROM subscriptions);
+
+\echo '== 7. a new CRM person: INSERT ... RETURNING the id Rollout assigned'
+INSERT INTO crm.people (first_name, last_name, emails, tags)
+VALUES ('Ada', 'Lovelace', '[{"value": "ada@example.com", "type": "work"}]', '{demo}')
+RETURNING id, name, stage, tags;
+
+\echo '== 8. and gone again: DELETE by any WHERE'
+DELETE FROM crm.people WHERE 'demo' = ANY (tags) RETURNING id, name;
