@@ -28,3 +28,5 @@ override PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter \
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(OBJS): src/rollout_fdw.h

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 
 #include "access/attnum.h"
+#include "commands/explain.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
@@ -277,7 +278,7 @@ extern int	rolloutIsForeignRelUpdatable(Relation rel);
 extern void rolloutExplainForeignModify(ModifyTableState *mtstate,
 										ResultRelInfo *rinfo,
 										List *fdw_private, int subplan_index,
-										struct ExplainState *es);
+										ExplainState *es);
 
 /* in import.c */
 extern List *rollout_import_schema(ImportForeignSchemaStmt *stmt,
