@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 make -s >/dev/null && make -s install >/dev/null
 script="$1"; shift
-exec pg_virtualenv -t bash -c '
+exec pg_virtualenv -t -o shared_preload_libraries=rollout_fdw bash -c '
   port_file=$(mktemp)
   python3 test/emulator.py --port 0 --port-file "$port_file" --quiet &
   emu=$!

@@ -36,4 +36,4 @@ else
   echo "demo: against the embedded Rollout emulator at $DEMO_API_URL"
 fi
 
-pg_virtualenv -t psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql
+pg_virtualenv -t -o shared_preload_libraries=rollout_fdw psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql

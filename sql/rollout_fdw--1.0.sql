@@ -22,3 +22,18 @@ CREATE FUNCTION rollout_fdw_credentials(server name,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
+
+-- Counters per server since the cluster started (since this backend started
+-- when rollout_fdw is not in shared_preload_libraries); writes nothing.
+CREATE FUNCTION rollout_fdw_stats(
+    OUT database text, OUT server text,
+    OUT requests bigint, OUT responses_2xx bigint, OUT responses_3xx bigint,
+    OUT responses_4xx bigint, OUT responses_5xx bigint,
+    OUT network_errors bigint, OUT retries bigint, OUT rate_limited bigint,
+    OUT throttled_ms double precision, OUT backoff_ms double precision,
+    OUT bytes bigint, OUT last_error_at timestamptz,
+    OUT last_error_status integer, OUT last_error_request text,
+    OUT shared boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;

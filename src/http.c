@@ -27,9 +27,11 @@
 
 #include <curl/curl.h>
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/proc.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
 
@@ -37,7 +39,6 @@
 
 #define MAX_SOCKETS 32
 #define MAX_WAIT_MS 1000		/* longest sleep between curl timer checks */
-#define MAX_BUCKETS 16
 
 /*
  * What the callbacks of one transfer fill in (malloc'd memory only), and
@@ -57,6 +58,7 @@ struct RolloutTransfer
 	bool		running;		/* added to the multi handle */
 	bool		finished;		/* a final outcome is in the job */
 	TimestampTz not_before;		/* a backoff: do not start before this */
+	TimestampTz ready_since;	/* could start, but the limiter said wait */
 	TimestampTz not_ready_until;	/* end of the 409 budget, once seen */
 };
 
@@ -74,16 +76,6 @@ static WatchedSocket watched[MAX_SOCKETS];
 static int	n_watched = 0;
 static long curl_timeout_ms = -1;
 
-/* Per-backend token buckets, one per tenant (client id). */
-typedef struct TokenBucket
-{
-	char		client_id[128];
-	double		tokens;
-	TimestampTz refilled;
-} TokenBucket;
-
-static TokenBucket buckets[MAX_BUCKETS];
-static int	n_buckets = 0;
 
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -266,44 +258,6 @@ wait_and_act(long max_wait_ms)
 	collect_finished();
 }
 
-/*
- * Try to take one token from the tenant's bucket.  Returns 0 when taken,
- * else how many milliseconds until one is there.  Per backend; the burst is
- * one second of requests.
- */
-static long
-rate_limit_try(RolloutOptions *opts)
-{
-	TokenBucket *b = NULL;
-	TimestampTz now;
-	double		burst;
-
-	if (opts->rate_limit <= 0)
-		return 0;
-	for (int i = 0; i < n_buckets; i++)
-		if (strcmp(buckets[i].client_id, opts->client_id) == 0)
-			b = &buckets[i];
-	if (b == NULL)
-	{
-		b = &buckets[n_buckets < MAX_BUCKETS ? n_buckets++ : MAX_BUCKETS - 1];
-		strlcpy(b->client_id, opts->client_id, sizeof(b->client_id));
-		b->tokens = Max(1.0, opts->rate_limit);
-		b->refilled = GetCurrentTimestamp();
-	}
-
-	now = GetCurrentTimestamp();
-	burst = Max(1.0, opts->rate_limit);
-	b->tokens = Min(burst, b->tokens +
-					(now - b->refilled) / 1e6 * opts->rate_limit);
-	b->refilled = now;
-	if (b->tokens >= 1.0)
-	{
-		b->tokens -= 1.0;
-		return 0;
-	}
-	return Max(1, (long) ceil((1.0 - b->tokens) * 1000.0 / opts->rate_limit));
-}
-
 /* Set up a job's easy handle and hand it to the multi handle. */
 static void
 start_transfer(RolloutOptions *opts, RolloutHttpJob *job)
@@ -378,11 +332,61 @@ never_sent(CURL *easy, CURLcode code)
 	return sent == 0;
 }
 
-static void
-schedule_retry(RolloutHttpJob *job, long delay_ms)
+/*
+ * Whether a retry after delay_ms may be scheduled: never past what
+ * statement_timeout leaves, never for a Retry-After longer than both
+ * retry_max_ms and a minute.  A refused retry ends the job with what it
+ * has.
+ */
+static bool
+schedule_retry(RolloutOptions *opts, RolloutHttpJob *job, long delay_ms,
+			   bool from_retry_after)
 {
-	job->transfer->not_before =
-		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (from_retry_after && delay_ms > Max(opts->retry_max_ms, 60000))
+		return false;
+	if (StatementTimeout > 0 &&
+		TimestampTzPlusMilliseconds(now, delay_ms) >=
+		TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+									StatementTimeout))
+		return false;
+	job->transfer->not_before = TimestampTzPlusMilliseconds(now, delay_ms);
+	job->resp.stats.backoff_us += delay_ms * 1000L;
+	return true;
+}
+
+static void
+count_response(RolloutHttpJob *job, long status, size_t bytes)
+{
+	RolloutStats *st = &job->resp.stats;
+
+	st->requests++;
+	st->bytes += bytes;
+	if (status == 0)
+		st->network_errors++;
+	else if (status < 300)
+		st->status_2xx++;
+	else if (status < 400)
+		st->status_3xx++;
+	else if (status < 500)
+		st->status_4xx++;
+	else
+		st->status_5xx++;
+	if (status == 429)
+		st->rate_limited++;
+}
+
+/* The job is over: its counts go to the server's. */
+static void
+finish_job(RolloutOptions *opts, RolloutHttpJob *job)
+{
+	job->transfer->finished = true;
+	job->resp.stats.retries = job->resp.retries;
+	rollout_stats_add(opts, &job->resp.stats);
+	if (job->failure != ROLLOUT_FAIL_NONE ||
+		(job->resp.status >= 400 && job->resp.status != 404))
+		rollout_stats_error(opts, job->method, job->label, job->resp.status);
 }
 
 /*
@@ -404,35 +408,35 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 	t->running = false;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &retry_after);
+	if (t->result != CURLE_OK)
+		status = 0;
+	count_response(job, status, t->len);
 	delay = retry_after > 0 ? (long) retry_after * 1000L :
 		backoff_ms(opts, job->resp.retries);
+	if (status == 429 && retry_after > 0)
+		rollout_limiter_pause(opts, delay);
 
 	if (t->too_big || t->result == CURLE_FILESIZE_EXCEEDED)
-	{
 		job->failure = ROLLOUT_FAIL_TOO_BIG;
-		t->finished = true;
-		return;
-	}
-	if (t->out_of_memory)
-	{
+	else if (t->out_of_memory)
 		job->failure = ROLLOUT_FAIL_OUT_OF_MEMORY;
-		t->finished = true;
-		return;
-	}
-	if (t->result != CURLE_OK)
+	else if (t->result != CURLE_OK)
 	{
 		job->curl_error = t->result;
 		if (is_post && !never_sent(job->easy, t->result))
 			job->failure = ROLLOUT_FAIL_AMBIGUOUS;
-		else if (job->resp.retries >= opts->max_retries)
-			job->failure = ROLLOUT_FAIL_NETWORK;
-		else
+		else if (job->resp.retries < opts->max_retries &&
+				 schedule_retry(opts, job, delay, retry_after > 0))
 		{
 			job->resp.retries++;
-			schedule_retry(job, delay);
 			return;
 		}
-		t->finished = true;
+		else
+			job->failure = ROLLOUT_FAIL_NETWORK;
+	}
+	if (job->failure != ROLLOUT_FAIL_NONE)
+	{
+		finish_job(opts, job);
 		return;
 	}
 
@@ -443,29 +447,27 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 		if (t->not_ready_until == 0)
 			t->not_ready_until = TimestampTzPlusMilliseconds(now,
 															 opts->not_ready_timeout_s * 1000L);
-		if (now < t->not_ready_until)
-		{
-			schedule_retry(job, Min(delay,
-									TimestampDifferenceMilliseconds(now, t->not_ready_until) + 1));
+		if (now < t->not_ready_until &&
+			schedule_retry(opts, job,
+						   Min(delay, TimestampDifferenceMilliseconds(now, t->not_ready_until) + 1),
+						   false))
 			return;
-		}
 	}
 	else if ((status == 429 || (status >= 500 && !is_post)) &&
-			 job->resp.retries < opts->max_retries)
+			 job->resp.retries < opts->max_retries &&
+			 schedule_retry(opts, job, delay, retry_after > 0))
 	{
 		job->resp.retries++;
-		schedule_retry(job, delay);
 		return;
 	}
 
-	job->failure = ROLLOUT_FAIL_NONE;
 	job->resp.status = status;
 	job->resp.body_len = t->len;
 	job->resp.body = palloc(t->len + 1);
 	if (t->len > 0)
 		memcpy(job->resp.body, t->data, t->len);
 	job->resp.body[t->len] = '\0';
-	t->finished = true;
+	finish_job(opts, job);
 }
 
 /*
@@ -489,6 +491,7 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
 		jobs[i].resp.status = 0;
 		jobs[i].resp.body = NULL;
 		jobs[i].resp.body_len = 0;
+		memset(&jobs[i].resp.stats, 0, sizeof(RolloutStats));
 	}
 
 	PG_TRY();
@@ -516,14 +519,19 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
 					continue;
 				}
 				{
-					long		throttle = rate_limit_try(opts);
+					long		throttle = rollout_limiter_take(opts);
 
 					if (throttle > 0)
 					{
+						if (t->ready_since == 0)
+							t->ready_since = now;
 						wait_ms = Min(wait_ms, throttle);
 						continue;
 					}
 				}
+				if (t->ready_since != 0)
+					jobs[i].resp.stats.throttled_us += now - t->ready_since;
+				t->ready_since = 0;
 				start_transfer(opts, &jobs[i]);
 				wait_ms = 0;
 			}

@@ -403,6 +403,8 @@ rollout_get_options(Oid serverid, Oid userid, Oid relid)
 	RolloutOptions *opts = palloc0(sizeof(RolloutOptions));
 	ForeignServer *server = GetForeignServer(serverid);
 
+	opts->serverid = serverid;
+	opts->servername = server->servername;
 	opts->api_url = ROLLOUT_DEFAULT_API_URL;
 	opts->auth_url = ROLLOUT_DEFAULT_AUTH_URL;
 	opts->page_size = 100;
@@ -488,4 +490,5 @@ _PG_init(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not initialize libcurl")));
+	rollout_limiter_init();
 }

@@ -96,10 +96,8 @@ typedef struct RolloutScanState
 	int64		rows_seen;
 
 	/* EXPLAIN ANALYZE counters */
-	int64		requests;
 	int64		pages;
-	int64		retries;
-	int64		bytes;
+	RolloutStats stats;
 } RolloutScanState;
 
 PG_FUNCTION_INFO_V1(rollout_fdw_handler);
@@ -355,9 +353,12 @@ remember_cursor(RolloutScanState *st, const char *cursor)
 static void
 count_request(RolloutScanState *st, RolloutResponse *resp)
 {
-	st->requests += 1 + resp->retries;
-	st->retries += resp->retries;
-	st->bytes += resp->body_len;
+	st->stats.requests += resp->stats.requests;
+	st->stats.retries += resp->stats.retries;
+	st->stats.rate_limited += resp->stats.rate_limited;
+	st->stats.throttled_us += resp->stats.throttled_us;
+	st->stats.backoff_us += resp->stats.backoff_us;
+	st->stats.bytes += resp->stats.bytes;
 }
 
 /* GET /{resource}/{id}: at most one record; 404 is no row. */
@@ -574,11 +575,20 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->analyze && st != NULL)
 	{
-		ExplainPropertyInteger("Rollout Requests", NULL, st->requests, es);
+		ExplainPropertyInteger("Rollout Requests", NULL, st->stats.requests, es);
 		ExplainPropertyInteger("Rollout Pages", NULL, st->pages, es);
-		ExplainPropertyInteger("Rollout Retries", NULL, st->retries, es);
+		ExplainPropertyInteger("Rollout Retries", NULL, st->stats.retries, es);
+		ExplainPropertyInteger("Rollout Rate Limited", NULL,
+							   st->stats.rate_limited, es);
+		if (es->timing)
+		{
+			ExplainPropertyFloat("Rollout Throttled", "ms",
+								 st->stats.throttled_us / 1000.0, 1, es);
+			ExplainPropertyFloat("Rollout Backoff", "ms",
+								 st->stats.backoff_us / 1000.0, 1, es);
+		}
 		if (es->verbose)
-			ExplainPropertyInteger("Rollout Bytes", NULL, st->bytes, es);
+			ExplainPropertyInteger("Rollout Bytes", NULL, st->stats.bytes, es);
 	}
 }
 

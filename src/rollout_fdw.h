@@ -70,6 +70,8 @@
  */
 typedef struct RolloutOptions
 {
+	Oid			serverid;
+	char	   *servername;
 	char	   *api_url;
 	char	   *auth_url;
 	char	   *client_id;
@@ -112,12 +114,29 @@ typedef struct RolloutConn
 } RolloutConn;
 
 /* An HTTP response, body in palloc'd memory of the caller's context. */
+/* Counters of requests: per server (rollout_fdw_stats) and per scan. */
+typedef struct RolloutStats
+{
+	int64		requests;		/* attempts sent, retries included */
+	int64		status_2xx;
+	int64		status_3xx;
+	int64		status_4xx;
+	int64		status_5xx;
+	int64		network_errors;
+	int64		retries;
+	int64		rate_limited;	/* 429 answers */
+	int64		throttled_us;	/* waiting for the rate limiter */
+	int64		backoff_us;		/* waiting between retries */
+	int64		bytes;
+} RolloutStats;
+
 typedef struct RolloutResponse
 {
 	long		status;
 	char	   *body;
 	size_t		body_len;
 	int			retries;		/* how many retries it took */
+	RolloutStats stats;			/* what this request cost */
 } RolloutResponse;
 
 /* A credential as GET {auth_url}/credentials lists it (never its data). */
@@ -194,6 +213,14 @@ extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
 extern void rollout_check_mapping(RolloutOptions *opts, const char *server);
+
+/* in limiter.c */
+extern void rollout_limiter_init(void);
+extern long rollout_limiter_take(RolloutOptions *opts);
+extern void rollout_limiter_pause(RolloutOptions *opts, long ms);
+extern void rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta);
+extern void rollout_stats_error(RolloutOptions *opts, const char *method,
+								const char *path, long status);
 
 /* in auth.c */
 extern char *rollout_mint_jwt(const char *client_id, const char *secret,

@@ -20,7 +20,7 @@ make -s PG_CFLAGS="-Wall -Wextra -Werror" >/dev/null || fail_early "build failed
 make -s install >/dev/null || fail_early "make install failed"
 
 exec pg_virtualenv -t \
-  -o "shared_preload_libraries=pg_cron" \
+  -o "shared_preload_libraries=pg_cron,rollout_fdw" \
   -o "cron.database_name=postgres" \
   -o "log_min_messages=warning" \
   bash test/in_cluster.sh "$@"

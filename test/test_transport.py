@@ -2,6 +2,7 @@
 limits, Retry-After, 409 warm-up, the token on 401, request timeouts, and
 cancel / statement_timeout landing promptly during a stall or a backoff."""
 
+import os
 import subprocess
 import time
 
@@ -90,41 +91,66 @@ c.check("statement_timeout during a stall",
         rc != 0 and "statement timeout" in err and over < 0.5, f"{err} overshoot {over:.3f}s")
 print(f"       overshoot during a stall: {over * 1000:.0f} ms")
 
+# a backoff longer than what statement_timeout leaves is not waited out:
+# the classified error comes at once
 reset()
 fault(path="^/api/people$", status=503, headers={"Retry-After": "30"})
+rc, out, err, secs = psql("SET statement_timeout = '5s'; SELECT count(*) FROM people", DB)
+c.check("a Retry-After past statement_timeout fails at once, classified",
+        rc != 0 and "HTTP 503" in err and secs < 1.0, f"{err} {secs:.2f}s")
+
+# the rate limiter's wait: 5 pages at 0.5 request/s
+reset()
+psql("ALTER SERVER rollout OPTIONS (ADD rate_limit '0.5'); "
+     "ALTER FOREIGN TABLE people OPTIONS (ADD page_size '5')", DB)
 rc, err, over = overshoot("SELECT count(*) FROM people", 1.0)
-c.check("statement_timeout during a Retry-After backoff",
+c.check("statement_timeout during a rate-limiter wait",
         rc != 0 and "statement timeout" in err and over < 0.5, f"{err} overshoot {over:.3f}s")
+psql("ALTER SERVER rollout OPTIONS (DROP rate_limit); "
+     "ALTER FOREIGN TABLE people OPTIONS (DROP page_size)", DB)
 
 reset()
 admin("POST", "not_ready", {"seconds": 60})
 rc, err, over = overshoot("SELECT count(*) FROM people", 1.0)
-c.check("statement_timeout during a 409 wait",
-        rc != 0 and "statement timeout" in err and over < 0.5, f"{err} overshoot {over:.3f}s")
+c.check("statement_timeout during a 409 wait: ends by it, or by the 409 error just before",
+        rc != 0 and ("statement timeout" in err or "HTTP 409" in err) and -0.2 < over < 0.5,
+        f"{err} overshoot {over:.3f}s")
 admin("POST", "not_ready", {"seconds": 0})
 
-# === pg_cancel_backend during a stall
-reset()
-fault(path="^/api/people$", stall_s=20)
-proc = subprocess.Popen(["psql", "-X", "-At", "-d", DB, "-c",
-                         "SELECT count(*) FROM people"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                        env=dict(__import__("os").environ, PGAPPNAME="rollout_cancel_me"))
-pid = ""
-for _ in range(100):
-    _, pid, _, _ = psql("SELECT pid FROM pg_stat_activity WHERE application_name = "
-                        "'rollout_cancel_me' AND state = 'active'")
-    if pid and requests_to("^/api/people$"):
-        break
-    time.sleep(0.05)
-time.sleep(0.3)
-start = time.monotonic()
-psql(f"SELECT pg_cancel_backend({pid})")
-out, err = proc.communicate(timeout=30)
-took = time.monotonic() - start
+def cancel_latency(sql, setup):
+    """Start sql in a session, cancel it once it waits; seconds to end."""
+    reset()
+    setup()
+    proc = subprocess.Popen(["psql", "-X", "-At", "-d", DB, "-c", sql],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PGAPPNAME="rollout_cancel_me"))
+    pid = ""
+    for _ in range(100):
+        _, pid, _, _ = psql("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                            "'rollout_cancel_me' AND state = 'active'")
+        if pid and requests_to("^/api/people$"):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    _, wait, _, _ = psql(f"SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity "
+                         f"WHERE pid = {pid}")
+    start = time.monotonic()
+    psql(f"SELECT pg_cancel_backend({pid})")
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, err, time.monotonic() - start, wait
+
+
+# === pg_cancel_backend during a stall and during a backoff
+rc, err, took, wait = cancel_latency("SELECT count(*) FROM people",
+                                     lambda: fault(path="^/api/people$", stall_s=20))
 c.check("pg_cancel_backend ends a stalled request",
-        proc.returncode != 0 and "canceling statement" in err and took < 0.5,
-        f"{err} took {took:.3f}s")
+        rc != 0 and "canceling statement" in err and took < 0.5, f"{err} took {took:.3f}s")
+c.check("the wait shows as an extension wait event", wait == "Extension/Extension", wait)
+rc, err, took, wait = cancel_latency(
+    "SELECT count(*) FROM people",
+    lambda: fault(path="^/api/people$", status=503, headers={"Retry-After": "20"}))
+c.check("pg_cancel_backend ends a backoff",
+        rc != 0 and "canceling statement" in err and took < 0.5, f"{err} took {took:.3f}s")
 
 # === after a cancelled request the same backend's next request works
 reset()
