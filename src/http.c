@@ -177,7 +177,7 @@ collect_finished(void)
 	CURLMsg    *msg;
 	int			left;
 
-	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	while ((msg = curl_multi_info_read(get_multi(), &left)) != NULL)
 	{
 		Transfer   *t = NULL;
 
@@ -252,9 +252,9 @@ wait_and_act(long max_wait_ms)
 		if (events[i].events & WL_SOCKET_WRITEABLE)
 			flags |= CURL_CSELECT_OUT;
 		if (flags != 0)
-			curl_multi_socket_action(multi, events[i].fd, flags, &running);
+			curl_multi_socket_action(get_multi(), events[i].fd, flags, &running);
 	}
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	curl_multi_socket_action(get_multi(), CURL_SOCKET_TIMEOUT, 0, &running);
 	collect_finished();
 }
 
@@ -413,7 +413,8 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 	count_response(job, status, t->len);
 	delay = retry_after > 0 ? (long) retry_after * 1000L :
 		backoff_ms(opts, job->resp.retries);
-	if (status == 429 && retry_after > 0)
+	if (status == 429 && retry_after > 0 &&
+		delay <= Max(opts->retry_max_ms, 60000))
 		rollout_limiter_pause(opts, delay);
 
 	if (t->too_big || t->result == CURLE_FILESIZE_EXCEEDED)
