@@ -307,11 +307,15 @@ start_transfer(RolloutOptions *opts, RolloutHttpJob *job)
 	t->running = true;
 }
 
-/* Full-jitter exponential backoff for the n-th retry (n from 0). */
+/*
+ * Exponential backoff with full jitter for the n-th retry (n from 0): a
+ * random wait between retry_base_ms and min(retry_max_ms,
+ * retry_base_ms * 2^n).  With the defaults, five retries wait 15.5 s at most.
+ */
 static long
 backoff_ms(RolloutOptions *opts, int n)
 {
-	double		cap = opts->retry_base_ms * pow(2.0, Min(n + 1, 30));
+	double		cap = opts->retry_base_ms * pow(2.0, Min(n, 30));
 
 	cap = Min(cap, (double) opts->retry_max_ms);
 	cap = Max(cap, (double) opts->retry_base_ms);

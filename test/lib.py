@@ -76,6 +76,13 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER rollout
 CREATE FOREIGN TABLE people (id text, first_name text, last_name text,
   tags text[], attrs jsonb OPTIONS (field '*'))
   SERVER rollout OPTIONS (resource 'people'{', ' + table_options if table_options else ''});
+CREATE FUNCTION sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $f$
+BEGIN
+  EXECUTE stmt;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN SQLSTATE;
+END $f$;
 """
     rc, out, err, _ = psql_script(script, db=name)
     if rc != 0:
