@@ -18,12 +18,10 @@ import hmac
 import http.client
 import json
 import statistics
-import subprocess
-import threading
 import time
 import urllib.parse
 
-from lib import EMU, make_db, psql, psql_script, reset
+from lib import EMU, make_db, measured_query, psql, psql_script, reset
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--people", type=int, default=10000)
@@ -74,50 +72,13 @@ def baseline_scan():
             return rows
 
 
-def rss_anon_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return 0
-
-
 SCAN = "SELECT count(*), sum(length(p::text)) > 0 FROM people p"
 
 
 def fdw_scan():
     """One scan in a fresh session; returns (seconds, rows, rss growth KB)."""
-    proc = subprocess.Popen(["psql", "-X", "-At", "-d", DB],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    proc.stdin.write("SELECT pg_backend_pid();\n")
-    proc.stdin.flush()
-    pid = int(proc.stdout.readline())
-    # warm the backend (catalog caches, token) on a by-id lookup
-    proc.stdin.write("SELECT count(*) FROM people WHERE id = '11';\n")
-    proc.stdin.flush()
-    proc.stdout.readline()
-    base = rss_anon_kb(pid)
-    peak = [base]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_anon_kb(pid))
-            time.sleep(0.02)
-
-    t = threading.Thread(target=sample)
-    t.start()
-    start = time.monotonic()
-    proc.stdin.write(SCAN + ";\n")
-    proc.stdin.flush()
-    line = proc.stdout.readline()
-    secs = time.monotonic() - start
-    done.set()
-    t.join()
-    proc.stdin.close()
-    proc.wait()
-    return secs, int(line.split("|")[0]), peak[0] - base
+    secs, line, grew = measured_query(SCAN, DB, warmup="SELECT count(*) FROM people WHERE id = '11'")
+    return secs, int(line.split("|")[0]), grew
 
 
 fdw_runs, base_runs, mem = [], [], []

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -87,6 +88,48 @@ END $f$;
     rc, out, err, _ = psql_script(script, db=name)
     if rc != 0:
         raise RuntimeError(err)
+
+
+def rss_anon_kb(pid):
+    """A process's anonymous resident memory, from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def measured_query(sql, db, warmup="SELECT 1", interval=0.02):
+    """Run sql in a fresh session after warmup, sampling the backend's
+    anonymous RSS; returns (seconds, first output line, KB grown at peak)."""
+    proc = subprocess.Popen(["psql", "-X", "-At", "-d", db],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write("SELECT pg_backend_pid();\n" + warmup + ";\n")
+    proc.stdin.flush()
+    pid = int(proc.stdout.readline())
+    proc.stdout.readline()
+    base = rss_anon_kb(pid)
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_anon_kb(pid))
+            time.sleep(interval)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    start = time.monotonic()
+    proc.stdin.write(sql + ";\n")
+    proc.stdin.flush()
+    line = proc.stdout.readline().strip()
+    secs = time.monotonic() - start
+    done.set()
+    sampler.join()
+    proc.stdin.close()
+    proc.wait()
+    return secs, line, peak[0] - base
 
 
 class Checker:

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 
-from lib import Checker, admin, fault, log, make_db, psql, psql_script, reset
+from lib import Checker, admin, fault, log, make_db, measured_query, psql, psql_script, reset
 
 DB = "rollout_resilience"
 c = Checker()
@@ -189,6 +189,16 @@ notices = p.stderr.count("is not in shared_preload_libraries")
 c.check("not preloaded: works, says so once per backend, counters not shared",
         p.returncode == 0 and notices == 1 and "f" in p.stdout.splitlines(),
         f"rc {p.returncode} notices {notices} {p.stdout[-80:]} {p.stderr[:600]}")
+
+# === memory stays flat over a 200,000-row scan
+reset(people=200000)
+psql("ALTER SERVER rollout OPTIONS (ADD rate_limit '0')", DB)
+secs, line, grew = measured_query("SELECT count(*), sum(length(p::text)) > 0 FROM people p", DB,
+                                  warmup="SELECT count(*) FROM people WHERE id = '12'")
+c.check("200,000-row scan returns every row", line == "200000|t", line)
+c.check("backend memory grows less than 16 MB over 200,000 rows", grew < 16384, f"{grew} kB")
+print(f"       200,000 rows in {secs:.1f} s, backend anonymous RSS grew {grew} kB at peak")
+reset()
 
 psql(f"DROP DATABASE {DB}")
 c.finish()
