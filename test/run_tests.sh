@@ -4,6 +4,8 @@
 # Installs what is missing, builds with -Wall -Wextra -Werror, installs the
 # extension, then in a throwaway cluster (pg_virtualenv) with the emulator
 # running: the pg_regress suites and the integration scripts of test/.
+# Then the pg_regress suites once more with every backend under valgrind
+# (test/valgrind.sh; ROLLOUT_SKIP_VALGRIND=1 skips it).
 # Ends with one line "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,8 +21,29 @@ make -s clean >/dev/null 2>&1
 make -s PG_CFLAGS="-Wall -Wextra -Werror" >/dev/null || fail_early "build failed (warnings are errors)"
 make -s install >/dev/null || fail_early "make install failed"
 
-exec pg_virtualenv -t \
+out=$(mktemp)
+pg_virtualenv -t \
   -o "shared_preload_libraries=pg_cron,rollout_fdw" \
   -o "cron.database_name=postgres" \
   -o "log_min_messages=warning" \
-  bash test/in_cluster.sh "$@"
+  bash test/in_cluster.sh "$@" 2>&1 | tee "$out"
+main_rc=${PIPESTATUS[0]}
+totals=$(grep -E "^[0-9]+ passed, [0-9]+ failed$" "$out" | tail -1)
+passed=${totals%% passed*}
+failed=$(echo "$totals" | sed -E 's/.* ([0-9]+) failed/\1/')
+[ -n "$totals" ] || { passed=0; failed=1; }
+[ "$main_rc" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
+
+# the pg_regress suites again, every backend under valgrind
+if [ $# -eq 0 ] && [ "${ROLLOUT_SKIP_VALGRIND:-}" = "" ]; then
+  echo "== valgrind: the pg_regress suites under memcheck"
+  bash test/valgrind.sh >"$out" 2>&1
+  vg_rc=$?
+  grep -E "^valgrind:|^== |^[0-9]+ passed" "$out" | tail -5
+  [ "$vg_rc" -eq 0 ] || { cat "$out" | tail -100; }
+  if [ "$vg_rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+rm -f "$out"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
