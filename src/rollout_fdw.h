@@ -173,6 +173,25 @@ typedef struct RolloutHttpJob
 	struct RolloutTransfer *transfer;	/* http.c's, during the run */
 } RolloutHttpJob;
 
+/* How a scan is answered. */
+typedef enum RolloutScanMode
+{
+	ROLLOUT_SCAN_LIST,			/* GET /{resource}?limit=..., paged */
+	ROLLOUT_SCAN_ID,			/* GET /{resource}/{id} */
+	ROLLOUT_SCAN_IDS			/* GET /{resource}/{id} for each id */
+} RolloutScanMode;
+
+/* What the request of a scan answers of its conditions (pushdown.c). */
+typedef struct RolloutPushdown
+{
+	RolloutScanMode mode;
+	Expr	   *id_value;		/* the id (ID) or the array of ids (IDS) */
+	List	   *filter_names;	/* LIST: String query parameters ... */
+	List	   *filter_values;	/* ... and the Exprs of their values */
+	List	   *pushed;			/* the clauses the request answers */
+	bool		all_pushed;		/* every clause is among them */
+} RolloutPushdown;
+
 /* How a column reads its JSON value and converts it to its type. */
 typedef enum RolloutConvKind
 {
@@ -268,6 +287,13 @@ extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
 								  size_t len, const char *method,
 								  const char *path);
 extern char *rollout_api_message(const char *body, size_t len);
+
+/* in pushdown.c */
+extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid relid, List *clauses,
+									 RolloutPushdown *pd);
+extern List *rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid relid);
 
 /* in modify.c */
 extern void rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,

@@ -1,0 +1,302 @@
+/*-------------------------------------------------------------------------
+ *
+ * pushdown.c
+ *		  Which WHERE conditions a request can answer: id = v becomes
+ *		  GET /{resource}/{id}, id = ANY(array) several of them, and the
+ *		  documented filter forms become query parameters of the list
+ *		  request:
+ *
+ *			'buyer' = ANY (tags)                     ->  tags=buyer
+ *			emails @> '[{"value": "a@b.com"}]'       ->  email=a@b.com
+ *			phones @> '[{"value": "7185550166"}]'    ->  phone=7185550166
+ *
+ * Rules kept here:
+ *	- pushing a condition never changes a result: every condition is still
+ *	  checked locally on the rows that come back;
+ *	- only values without a Var of the scanned table and without volatile
+ *	  functions are pushed (constants, parameters, outer columns of a
+ *	  nested loop);
+ *	- Rollout's filters are case-sensitive, as the local check is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "rollout_fdw.h"
+
+static Expr *
+strip_relabel(Expr *e)
+{
+	while (e && IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	return e;
+}
+
+/* The JSON key a column reads, when it is a single key. */
+static char *
+column_key(Oid relid, AttrNumber attnum)
+{
+	char	   *field = rollout_column_field(relid, attnum);
+
+	if (field != NULL)
+		return strchr(field, '.') ? NULL : field;
+	return get_attname(relid, attnum, true);
+}
+
+/* Is e a column of the scanned table whose key is "key"? */
+static bool
+is_column(RelOptInfo *baserel, Oid relid, Expr *e, const char *key)
+{
+	Var		   *var;
+	char	   *k;
+
+	e = strip_relabel(e);
+	if (!IsA(e, Var))
+		return false;
+	var = (Var *) e;
+	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
+		var->varattno <= 0)
+		return false;
+	if (strcmp(key, "id") == 0)
+		return rollout_is_id_column(relid, var->varattno);
+	k = column_key(relid, var->varattno);
+	return k != NULL && strcmp(k, key) == 0;
+}
+
+/* Can this value be computed before the scan asks for it? */
+static bool
+pushable_value(PlannerInfo *root, RelOptInfo *baserel, Expr *value)
+{
+	return !bms_is_member(baserel->relid, pull_varnos(root, (Node *) value)) &&
+		!contain_volatile_functions((Node *) value) &&
+		!contain_subplans((Node *) value);
+}
+
+/* Is opno the equality of the btree family of type? */
+static bool
+is_equality(Oid opno, Oid type)
+{
+	TypeCacheEntry *tce = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);
+
+	return OidIsValid(tce->btree_opf) &&
+		get_op_opfamily_strategy(opno, tce->btree_opf) == BTEqualStrategyNumber;
+}
+
+/* id = value (either side): the value, or NULL. */
+static Expr *
+match_id_equality(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+				  Expr *clause)
+{
+	OpExpr	   *op;
+	Expr	   *left;
+	Expr	   *right;
+
+	if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return NULL;
+	op = (OpExpr *) clause;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	if (is_column(baserel, relid, right, "id"))
+	{
+		Expr	   *tmp = left;
+
+		left = right;
+		right = tmp;
+	}
+	if (!is_column(baserel, relid, left, "id") ||
+		!is_equality(op->opno, exprType((Node *) strip_relabel(left))) ||
+		!pushable_value(root, baserel, right))
+		return NULL;
+	return right;
+}
+
+/* id = ANY (array): the array, or NULL. */
+static Expr *
+match_id_any(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause)
+{
+	ScalarArrayOpExpr *saop;
+
+	if (!IsA(clause, ScalarArrayOpExpr))
+		return NULL;
+	saop = (ScalarArrayOpExpr *) clause;
+	if (!saop->useOr ||
+		!is_column(baserel, relid, linitial(saop->args), "id") ||
+		!is_equality(saop->opno,
+					 exprType((Node *) strip_relabel(linitial(saop->args)))) ||
+		!pushable_value(root, baserel, lsecond(saop->args)))
+		return NULL;
+	return lsecond(saop->args);
+}
+
+/* 'x' = ANY (tags): the value x, or NULL. */
+static Expr *
+match_tag(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause)
+{
+	ScalarArrayOpExpr *saop;
+	Expr	   *value;
+
+	if (!IsA(clause, ScalarArrayOpExpr))
+		return NULL;
+	saop = (ScalarArrayOpExpr *) clause;
+	value = linitial(saop->args);
+	if (!saop->useOr ||
+		!is_column(baserel, relid, lsecond(saop->args), "tags") ||
+		exprType((Node *) strip_relabel(lsecond(saop->args))) != TEXTARRAYOID ||
+		exprType((Node *) value) != TEXTOID ||
+		!is_equality(saop->opno, TEXTOID) ||
+		!pushable_value(root, baserel, value))
+		return NULL;
+	return value;
+}
+
+/*
+ * emails @> '[{"value": "x"}]' (or phones): the constant x as a text
+ * Const, or NULL.  Only that exact shape: one element, one key.
+ */
+static Expr *
+match_contact(Oid relid, RelOptInfo *baserel, Expr *clause, const char *key)
+{
+	OpExpr	   *op;
+	Const	   *c;
+	char	   *text;
+	json_t	   *root;
+	json_t	   *item;
+	json_t	   *value;
+	Expr	   *result = NULL;
+
+	if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return NULL;
+	op = (OpExpr *) clause;
+	if (!is_column(baserel, relid, linitial(op->args), key) ||
+		!IsA(lsecond(op->args), Const) ||
+		((Const *) lsecond(op->args))->constisnull ||
+		((Const *) lsecond(op->args))->consttype != JSONBOID ||
+		exprType(linitial(op->args)) != JSONBOID)
+		return NULL;
+	{
+		char	   *name = get_opname(op->opno);
+
+		if (name == NULL || strcmp(name, "@>") != 0)
+			return NULL;
+	}
+	c = (Const *) lsecond(op->args);
+	text = JsonbToCString(NULL, &DatumGetJsonbP(c->constvalue)->root, -1);
+	root = rollout_json_parse(CurrentMemoryContext, text, strlen(text),
+							  "planning", key);
+	if (json_is_array(root) && json_array_size(root) == 1 &&
+		json_is_object(item = json_array_get(root, 0)) &&
+		json_object_size(item) == 1 &&
+		json_is_string(value = json_object_get(item, "value")))
+		result = (Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+									CStringGetTextDatum(json_string_value(value)),
+									false, false);
+	return result;
+}
+
+/*
+ * Sort the clauses (RestrictInfos) of a scan into what the request answers.
+ * The id forms win over the list filters; one value per filter.
+ */
+void
+rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+						 List *clauses, RolloutPushdown *pd)
+{
+	ListCell   *lc;
+	bool		has_tags = false;
+	bool		has_email = false;
+	bool		has_phone = false;
+	List	   *filtered = NIL;
+
+	memset(pd, 0, sizeof(RolloutPushdown));
+	pd->mode = ROLLOUT_SCAN_LIST;
+
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
+		Expr	   *value;
+
+		if (pd->mode == ROLLOUT_SCAN_LIST &&
+			(value = match_id_equality(root, baserel, relid, clause)) != NULL)
+		{
+			pd->mode = ROLLOUT_SCAN_ID;
+			pd->id_value = value;
+			pd->pushed = lappend(pd->pushed, clause);
+		}
+		else if (pd->mode == ROLLOUT_SCAN_LIST &&
+				 (value = match_id_any(root, baserel, relid, clause)) != NULL)
+		{
+			pd->mode = ROLLOUT_SCAN_IDS;
+			pd->id_value = value;
+			pd->pushed = lappend(pd->pushed, clause);
+		}
+	}
+	if (pd->mode != ROLLOUT_SCAN_LIST)
+	{
+		pd->all_pushed = list_length(pd->pushed) == list_length(clauses);
+		return;
+	}
+
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
+		Expr	   *value;
+		const char *name = NULL;
+
+		if (!has_tags && (value = match_tag(root, baserel, relid, clause)))
+		{
+			has_tags = true;
+			name = "tags";
+		}
+		else if (!has_email &&
+				 (value = match_contact(relid, baserel, clause, "emails")))
+		{
+			has_email = true;
+			name = "email";
+		}
+		else if (!has_phone &&
+				 (value = match_contact(relid, baserel, clause, "phones")))
+		{
+			has_phone = true;
+			name = "phone";
+		}
+		if (name == NULL)
+			continue;
+		pd->filter_names = lappend(pd->filter_names, makeString((char *) name));
+		pd->filter_values = lappend(pd->filter_values, value);
+		filtered = lappend(filtered, clause);
+	}
+	pd->pushed = filtered;
+	pd->all_pushed = list_length(filtered) == list_length(clauses);
+}
+
+/*
+ * The join clauses "id = <columns of other tables>" a parameterized path
+ * can answer, one GET /{resource}/{id} per outer row.
+ */
+List *
+rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (!ri->outerjoin_delayed &&
+			match_id_equality(root, baserel, relid, ri->clause) != NULL)
+			result = lappend(result, ri);
+	}
+	return result;
+}
