@@ -9,7 +9,7 @@ PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
 
 # pg_regress suites (sql/ + expected/); they read the emulator's URL from
 # the environment (ROLLOUT_TEST_URL): run them through test/run_tests.sh
-REGRESS = setup options scan types byid errors import insert update
+REGRESS = setup options scan types byid errors import insert update pushdown
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config

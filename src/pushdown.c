@@ -29,8 +29,11 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
+#include "optimizer/restrictinfo.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/typcache.h"
 
 #include "rollout_fdw.h"
@@ -280,23 +283,56 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	pd->all_pushed = list_length(filtered) == list_length(clauses);
 }
 
+/* Is this equivalence member the id column (the Var in arg)? */
+static bool
+is_id_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+			 EquivalenceMember *em, void *arg)
+{
+	return equal(strip_relabel(em->em_expr), arg);
+}
+
 /*
  * The join clauses "id = <columns of other tables>" a parameterized path
- * can answer, one GET /{resource}/{id} per outer row.
+ * can answer, one GET /{resource}/{id} per outer row: those the planner
+ * keeps as join clauses, and those it derives from equivalence classes
+ * (an inner join's p.id = f.person_id lives there).
  */
 List *
 rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 {
+	List	   *candidates = NIL;
 	List	   *result = NIL;
 	ListCell   *lc;
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc = RelationGetDescr(rel);
 
-	foreach(lc, baserel->joininfo)
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || !rollout_is_id_column(relid, i + 1))
+			continue;
+		candidates = generate_implied_equalities_for_column(root, baserel,
+															is_id_member,
+															makeVar(baserel->relid, i + 1,
+																	att->atttypid,
+																	att->atttypmod,
+																	att->attcollation, 0),
+															baserel->lateral_referencers);
+		break;
+	}
+	RelationClose(rel);
+	candidates = list_concat(candidates, list_copy(baserel->joininfo));
+
+	foreach(lc, candidates)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 
-		if (!ri->outerjoin_delayed &&
-			match_id_equality(root, baserel, relid, ri->clause) != NULL)
-			result = lappend(result, ri);
+		if (!join_clause_is_movable_to(ri, baserel) ||
+			bms_is_subset(ri->clause_relids, baserel->relids) ||
+			match_id_equality(root, baserel, relid, ri->clause) == NULL)
+			continue;
+		result = lappend(result, ri);
 	}
 	return result;
 }
