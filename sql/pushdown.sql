@@ -99,4 +99,12 @@ FROM people;
 SELECT count(*) FROM people;
 \! test/emu faults-clear
 ALTER FOREIGN TABLE people OPTIONS (DROP page_size, DROP scan_concurrency);
+
+-- === ANALYZE: the row count Rollout reports becomes the estimate
+ANALYZE people;
+SELECT reltuples FROM pg_class WHERE oid = 'people'::regclass;
+SELECT count(*) > 0 AS has_column_stats FROM pg_stats WHERE tablename = 'people';
+-- a 25-person CRM is one request: now a full scan beats 20 lookups
+EXPLAIN (COSTS OFF)
+SELECT f.person_id, p.first_name FROM few f JOIN people p ON p.id = f.person_id;
 DROP TABLE few, many;

@@ -938,6 +938,97 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 }
 
+/*
+ * ANALYZE: a sample from the first pages (at most 10 requests) and the
+ * row count the API reports as _metadata.total, which the planner then
+ * uses for its estimates.
+ */
+static int
+acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
+					double *totalrows, double *totaldeadrows)
+{
+	Oid			relid = RelationGetRelid(rel);
+	ForeignTable *table = GetForeignTable(relid);
+	RolloutOptions *opts = rollout_get_options(table->serverid, GetUserId(),
+											   relid);
+	RolloutConn *conn = rollout_get_conn(GetUserMapping(GetUserId(),
+														table->serverid));
+	TupleDesc	desc = RelationGetDescr(rel);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	RolloutColumn *columns = palloc0(sizeof(RolloutColumn) * Max(desc->natts, 1));
+	int			ncolumns = 0;
+	MemoryContext page_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "rollout_fdw analyze",
+												   ALLOCSET_DEFAULT_SIZES);
+	char	   *cursor = NULL;
+	int			n = 0;
+	int64		total = -1;
+
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			rollout_column_init(&columns[ncolumns++], rel, i + 1);
+
+	for (int page = 0; page < 10 && n < targrows; page++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(page_cxt);
+		char	   *path = psprintf("/%s?limit=%d%s%s", opts->resource,
+									opts->page_size, cursor ? "&next=" : "",
+									cursor ? rollout_escape(cursor) : "");
+		RolloutResponse resp;
+		json_t	   *root;
+		json_t	   *meta;
+		json_t	   *items;
+		json_t	   *next;
+
+		rollout_api_request(conn, opts, "GET", opts->api_url, path, NULL,
+							NULL, true, &resp);
+		rollout_check_status("GET", path, &resp);
+		root = rollout_json_parse(page_cxt, resp.body, resp.body_len, "GET",
+								  path);
+		meta = json_object_get(root, "_metadata");
+		items = json_object_get(root, json_is_string(json_object_get(meta, "collection")) ?
+								json_string_value(json_object_get(meta, "collection")) :
+								opts->resource);
+		if (!json_is_object(meta) || !json_is_array(items))
+			contract_error(path, "no \"_metadata\" object or list");
+		if (total < 0 && json_is_integer(json_object_get(meta, "total")))
+			total = json_integer_value(json_object_get(meta, "total"));
+		for (size_t k = 0; k < json_array_size(items) && n < targrows; k++)
+		{
+			rollout_store_record(slot, json_array_get(items, k), rel, columns,
+								 ncolumns, page_cxt);
+			MemoryContextSwitchTo(old);
+			rows[n++] = heap_form_tuple(desc, slot->tts_values,
+										slot->tts_isnull);
+			MemoryContextSwitchTo(page_cxt);
+		}
+		next = json_object_get(meta, "next");
+		MemoryContextSwitchTo(old);
+		if (!json_is_string(next) || json_string_length(next) == 0)
+			break;
+		cursor = pstrdup(json_string_value(next));
+		MemoryContextReset(page_cxt);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(page_cxt);
+
+	*totalrows = total >= 0 ? (double) total : (double) n;
+	*totaldeadrows = 0;
+	ereport(elevel,
+			(errmsg("\"%s\": sampled %d records; Rollout reports %.0f",
+					RelationGetRelationName(rel), n, *totalrows)));
+	return n;
+}
+
+static bool
+rolloutAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
+						   BlockNumber *totalpages)
+{
+	*func = acquire_sample_rows;
+	*totalpages = 1;
+	return true;
+}
+
 static List *
 rolloutImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
@@ -972,6 +1063,7 @@ rollout_fdw_handler(PG_FUNCTION_ARGS)
 	routine->IsForeignRelUpdatable = rolloutIsForeignRelUpdatable;
 	routine->ExplainForeignModify = rolloutExplainForeignModify;
 	routine->ImportForeignSchema = rolloutImportForeignSchema;
+	routine->AnalyzeForeignTable = rolloutAnalyzeForeignTable;
 
 	PG_RETURN_POINTER(routine);
 }
