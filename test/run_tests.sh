@@ -25,6 +25,8 @@ out=$(mktemp)
 pg_virtualenv -t \
   -o "shared_preload_libraries=pg_cron,rollout_fdw" \
   -o "cron.database_name=postgres" \
+  -o "cron.use_background_workers=on" \
+  -o "max_worker_processes=16" \
   -o "log_min_messages=warning" \
   bash test/in_cluster.sh "$@" 2>&1 | tee "$out"
 main_rc=${PIPESTATUS[0]}
