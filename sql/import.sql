@@ -32,3 +32,39 @@ SELECT count(*) AS tables_in_crm2 FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'crm2';
 IMPORT FOREIGN SCHEMA sales FROM SERVER rollout INTO crm2;
 DROP SCHEMA crm2;
+
+-- === every collection of the CRM API becomes a table
+CREATE SCHEMA crm_all;
+IMPORT FOREIGN SCHEMA crm FROM SERVER rollout INTO crm_all;
+SELECT c.relname, ft.ftoptions
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
+WHERE n.nspname = 'crm_all' ORDER BY 1;
+\d crm_all.calls
+
+-- every one reads, every column converting (a whole-row reference)
+CREATE FUNCTION whole_rows(t regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+  EXECUTE format('SELECT count(*) FROM (SELECT x::text FROM %s x) s', t) INTO n;
+  RETURN n;
+END $$;
+SELECT c.relname, whole_rows(c.oid) AS records
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'crm_all' ORDER BY 1;
+-- the same in the normalised UUID shape
+\! test/emu reset '{"dataset": "uuid", "people": 5}'
+SELECT count(*) AS tables, bool_and(whole_rows(c.oid) > 0) AS all_read
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'crm_all';
+\! test/emu reset
+
+-- writes work where the API has them
+INSERT INTO crm_all.notes (person_id, subject, body, is_html)
+VALUES ('11', 'Called', 'Wants a 3-bed.', false)
+RETURNING person_id, subject, created IS NOT NULL AS has_created;
+UPDATE crm_all.tasks SET is_completed = true WHERE name = 'Follow up #1'
+RETURNING name, is_completed;
+DELETE FROM crm_all.webhooks RETURNING event;
+SELECT count(*) AS webhooks_left FROM crm_all.webhooks;
+DROP SCHEMA crm_all CASCADE;

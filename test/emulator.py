@@ -406,6 +406,91 @@ def make_text_messages(style, seed, person_ids):
     } for i in range(3)]
 
 
+def common(style, seed, path, i, number):
+    """id, created, updated, originalIds and original of a fixture record."""
+    return {"id": record_id(style, seed, path, i), "created": iso_z(BASE_EPOCH + 3600 * i),
+            "updated": iso_z(BASE_EPOCH + 3600 * i + 60),
+            "originalIds": {path: number + i}, "original": {path: {"id": number + i}}}
+
+
+def make_calls(style, seed, person_ids):
+    return [dict(common(style, seed, "calls", i, 900), personId=person_ref(person_ids, i),
+                 userId=record_id(style, seed, "users", 0), phone="7185550166",
+                 note=f"Left a voicemail ({i + 1})", isIncoming=i % 2 == 0,
+                 outcome=("Interested", "No answer", "Left message")[i % 3],
+                 duration=(35, None, 12.5)[i % 3], toNumber="7185550166",
+                 fromNumber="2125551001", recordingUrl=None) for i in range(3)]
+
+
+def make_teams(style, seed, person_ids):
+    return [common(style, seed, "teams", i, 40) for i in range(2)]
+
+
+def make_email_messages(style, seed, person_ids):
+    return [dict(common(style, seed, "emailMessages", i, 1200),
+                 personId=person_ref(person_ids, i), userId=record_id(style, seed, "users", 0),
+                 threadId=f"thread-{i // 2}", subject=f"Re: showing {i + 1}",
+                 body="See you then.", sender={"email": "agent@agency.example.com"},
+                 recipients=[{"email": "isabella.martinez@example.com"}], isRead=i % 2 == 0,
+                 isStarred=False, isIncoming=i % 2 == 1, sent=iso_z(BASE_EPOCH + 100 * i),
+                 received=None) for i in range(3)]
+
+
+def make_appointments(style, seed, person_ids):
+    return [dict(common(style, seed, "appointments", i, 1500),
+                 personId=person_ref(person_ids, i), userId=record_id(style, seed, "users", 0),
+                 title=f"Showing {i + 1}", description="Open house", location="12 Main St",
+                 isAllDay=False, type="Showing", startsAt=iso_z(BASE_EPOCH + 86400 * (i + 2)),
+                 endsAt=iso_z(BASE_EPOCH + 86400 * (i + 2) + 3600)) for i in range(3)]
+
+
+def make_named(path, names, number):
+    def make(style, seed, person_ids):
+        return [{"id": record_id(style, seed, path, i), "name": name, "orderWeight": i + 1,
+                 "originalIds": {path: number + i}, "original": {path: {"id": number + i}}}
+                for i, name in enumerate(names)]
+    return make
+
+
+def make_events(style, seed, person_ids):
+    return [dict(common(style, seed, "events", i, 2000), personId=person_ref(person_ids, i),
+                 noteId=None, propertyId=None, occurredAt=iso_z(BASE_EPOCH + 50 * i),
+                 message="Viewed a listing", description="Property page", source="Website",
+                 system="IDX", type="Viewed Property", pageTitle=f"12{i} Main St",
+                 pageUrl=f"https://example.com/listing/{i}", pageReferrer="https://example.com/",
+                 pageDuration=(42, 7.5)[i % 2]) for i in range(2)]
+
+
+def make_smart_lists(style, seed, person_ids):
+    return [dict(common(style, seed, "smart-lists", i, 60), name=name, description="",
+                 isFub2=False, shared=i == 0, userId=record_id(style, seed, "users", 0),
+                 conditions=[{"field": "stage", "value": "Lead"}], sortBy="created",
+                 columns=["name", "stage"], sharedWith=[])
+            for i, name in enumerate(("Hot leads", "Sellers"))]
+
+
+def make_lists(style, seed, person_ids):
+    return [dict(common(style, seed, "lists", i, 80), name=name, isFavorite=i == 0,
+                 description="", peopleParticipantIds=[id_key(p) for p in person_ids[:2]])
+            for i, name in enumerate(("Open house", "Newsletter"))]
+
+
+def make_custom_fields(style, seed, person_ids):
+    fields = [("text", "Spouse", "customSpouse", {}),
+              ("date", "Anniversary", "customAnniversary", {"isRecurring": True}),
+              ("dropdown", "Source detail", "customSourceDetail", {"choices": ["Zillow", "Referral"]})]
+    return [dict({"type": t, "id": record_id(style, seed, "customFields", i), "label": label,
+                  "name": name, "originalIds": {"customField": 90 + i},
+                  "original": {"customField": {"id": 90 + i}}}, **extra)
+            for i, (t, label, name, extra) in enumerate(fields)]
+
+
+def make_webhooks(style, seed, person_ids):
+    return [{"id": record_id(style, seed, "webhooks", 0), "status": "Active",
+             "event": "peopleCreated", "url": "https://app.example.com/hooks/rollout",
+             "filters": {}}]
+
+
 # ---------------------------------------------------------------------------------------------
 # Collections: one table drives routing, list keys, filters, defaults and fixture data
 # ---------------------------------------------------------------------------------------------
@@ -465,6 +550,21 @@ COLLECTIONS = {c.path: c for c in (
     Collection("tasks", "tasks", "Task", filters=("personId",), make=make_tasks),
     Collection("textMessages", "textmessages", "Text message", filters=("personId",),
                make=make_text_messages),
+    Collection("calls", "calls", "Call", filters=("personId",), make=make_calls),
+    Collection("teams", "teams", "Team", make=make_teams),
+    Collection("emailMessages", "emailmessages", "Email message", filters=("personId",),
+               make=make_email_messages),
+    Collection("appointments", "appointments", "Appointment", filters=("personId",),
+               make=make_appointments),
+    Collection("appointment-types", "appointment-types", "Appointment type",
+               make=make_named("appointment-types", ("Showing", "Listing presentation"), 300)),
+    Collection("appointment-outcomes", "appointment-outcomes", "Appointment outcome",
+               make=make_named("appointment-outcomes", ("Met", "No show"), 320)),
+    Collection("events", "events", "Event", filters=("personId",), make=make_events),
+    Collection("smart-lists", "smart-lists", "Smart list", make=make_smart_lists),
+    Collection("lists", "lists", "List", make=make_lists),
+    Collection("customFields", "customfields", "Custom field", make=make_custom_fields),
+    Collection("webhooks", "webhooks", "Webhook", make=make_webhooks),
 )}
 
 
