@@ -3,7 +3,8 @@
 #   bash scripts/demo.sh
 # Installs what is missing, builds and installs rollout_fdw, starts a
 # throwaway PostgreSQL cluster and the Rollout API emulator, then imports the
-# CRM's people and joins them with a local table.
+# CRM's people, joins them with a local table, schedules a pg_cron refresh of a
+# materialized view of them, and creates (then deletes) a person.
 #
 # Against Rollout itself, set these first (the emulator is then not started):
 #   ROLLOUT_CLIENT_ID  ROLLOUT_CLIENT_SECRET  ROLLOUT_USER_ID
@@ -36,4 +37,6 @@ else
   echo "demo: against the embedded Rollout emulator at $DEMO_API_URL"
 fi
 
-pg_virtualenv -t -o shared_preload_libraries=rollout_fdw psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql
+pg_virtualenv -t -o shared_preload_libraries=pg_cron,rollout_fdw \
+  -o cron.database_name=postgres -o cron.use_background_workers=on \
+  -o max_worker_processes=16 psql -X -q -v ON_ERROR_STOP=1 -f scripts/demo.sql

@@ -45,10 +45,21 @@ ORDER BY s.mrr DESC, p.last_name;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT first_name FROM crm.people WHERE id = (SELECT min(person_id) FROM subscriptions);
 
-\echo '== 7. a new CRM person: INSERT ... RETURNING the id Rollout assigned'
+\echo '== 7. a CRM snapshot kept fresh: a materialized view refreshed by pg_cron'
+CREATE MATERIALIZED VIEW crm_snapshot AS
+  SELECT id, first_name, last_name, stage, tags, updated FROM crm.people;
+CREATE UNIQUE INDEX ON crm_snapshot (id);
+CREATE EXTENSION pg_cron;
+SELECT cron.schedule('refresh-crm-snapshot', '*/5 * * * *',
+                     'REFRESH MATERIALIZED VIEW CONCURRENTLY crm_snapshot') AS job_id;
+SELECT jobname, schedule, command FROM cron.job;
+REFRESH MATERIALIZED VIEW CONCURRENTLY crm_snapshot;
+SELECT count(*) AS people_in_snapshot FROM crm_snapshot;
+
+\echo '== 8. a new CRM person: INSERT ... RETURNING the id Rollout assigned'
 INSERT INTO crm.people (first_name, last_name, emails, tags)
 VALUES ('Ada', 'Lovelace', '[{"value": "ada@example.com", "type": "work"}]', '{demo}')
 RETURNING id, name, stage, tags;
 
-\echo '== 8. and gone again: DELETE by any WHERE'
+\echo '== 9. and gone again: DELETE by any WHERE'
 DELETE FROM crm.people WHERE 'demo' = ANY (tags) RETURNING id, name;
