@@ -5,6 +5,7 @@ Needs rollout_fdw in shared_preload_libraries (the test command sets it);
 the no-preload NOTICE is checked in a second, throwaway cluster."""
 
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -189,6 +190,69 @@ notices = p.stderr.count("is not in shared_preload_libraries")
 c.check("not preloaded: works, says so once per backend, counters not shared",
         p.returncode == 0 and notices == 1 and "f" in p.stdout.splitlines(),
         f"rc {p.returncode} notices {notices} {p.stdout[-80:]} {p.stderr[:600]}")
+
+# === postmaster death ends a backend's wait (a cluster of its own, killed)
+def postmaster_death_exit_seconds():
+    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True,
+                            text=True).stdout.strip()
+    work = tempfile.mkdtemp()
+    os.chmod(work, 0o777)
+    port = str(20000 + os.getpid() % 10000)
+    as_pg = lambda cmd: subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", cmd],
+                                       capture_output=True, text=True, timeout=120)
+    as_pg(f"{bindir}/initdb -D {work}/data -A trust -U postgres")
+    as_pg(f"{bindir}/pg_ctl -D {work}/data -w -l {work}/log -o "
+          f"\"-p {port} -k {work} -c listen_addresses=''\" start")
+    conn = ["psql", "-X", "-At", "-h", work, "-p", port, "-U", "postgres", "-d", "postgres"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    api = os.environ["ROLLOUT_EMU_BASE"] + "/api"
+    subprocess.run(conn, input=f"""CREATE EXTENSION rollout_fdw;
+CREATE SERVER r FOREIGN DATA WRAPPER rollout_fdw
+  OPTIONS (api_url '{api}', auth_url '{api}', client_id 'test-client');
+CREATE USER MAPPING FOR CURRENT_USER SERVER r
+  OPTIONS (client_secret 'test-secret', user_id 'user-1', credential_id 'cred-1');
+CREATE FOREIGN TABLE p (id text) SERVER r OPTIONS (resource 'people');""",
+                   capture_output=True, text=True, env=env, timeout=60)
+    waiting = subprocess.Popen(conn + ["-c", "SELECT count(*) FROM p"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    pid = None
+    for _ in range(100):
+        out = subprocess.run(conn + ["-c", "SELECT pid FROM pg_stat_activity "
+                                     "WHERE query = 'SELECT count(*) FROM p'"],
+                             capture_output=True, text=True, env=env).stdout.strip()
+        if out and log():
+            pid = int(out.splitlines()[0])
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    postmaster = int(open(f"{work}/data/postmaster.pid").readline())
+    os.kill(postmaster, 9)
+    start = time.monotonic()
+    gone = None
+    while time.monotonic() - start < 5:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                exited = f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+        except (FileNotFoundError, TypeError):
+            exited = True
+        if exited:            # a zombie has exited; its reaper is the init process
+            gone = time.monotonic() - start
+            break
+        time.sleep(0.01)
+    waiting.kill()
+    subprocess.run(["pkill", "-9", "-f", f"{work}/data"], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return pid, gone
+
+
+reset()
+fault(path="^/api/people$", stall_s=20)
+pid, gone = postmaster_death_exit_seconds()
+c.check("postmaster death ends a backend waiting on a stalled request within 1 s",
+        pid is not None and gone is not None and gone < 1.0, f"pid {pid} gone after {gone}")
+if gone is not None:
+    print(f"       backend exited {gone * 1000:.0f} ms after the postmaster was killed")
+reset()
 
 # === memory stays flat over a 200,000-row scan
 reset(people=200000)
