@@ -9,11 +9,6 @@ bash scripts/setup.sh >/dev/null
 make -s >/dev/null && make -s install >/dev/null
 script="$1"; shift
 exec pg_virtualenv -t -o shared_preload_libraries=rollout_fdw bash -c '
-  port_file=$(mktemp)
-  python3 test/emulator.py --port 0 --port-file "$port_file" --quiet &
-  emu=$!
-  trap "kill $emu 2>/dev/null" EXIT
-  for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
-  export ROLLOUT_EMU_BASE="http://127.0.0.1:$(cat "$port_file")"
+  source test/emulator_env.sh || exit 1
   PYTHONPATH=test python3 "$@"
 ' bench "$script" "$@"

@@ -25,12 +25,8 @@ if [ -n "${ROLLOUT_CLIENT_ID:-}" ]; then
   export DEMO_USER_ID="$ROLLOUT_USER_ID" DEMO_CREDENTIAL_ID="${ROLLOUT_CREDENTIAL_ID:-}"
   echo "demo: against Rollout at $DEMO_API_URL"
 else
-  port_file=$(mktemp)
-  python3 test/emulator.py --port 0 --port-file "$port_file" --quiet &
-  emu_pid=$!
-  trap 'kill $emu_pid 2>/dev/null; rm -f "$port_file"' EXIT
-  for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
-  export DEMO_API_URL="http://127.0.0.1:$(cat "$port_file")/api"
+  source test/emulator_env.sh
+  export DEMO_API_URL="$ROLLOUT_TEST_URL"
   export DEMO_AUTH_URL="$DEMO_API_URL"
   export DEMO_CLIENT_ID=test-client DEMO_SECRET=test-secret DEMO_USER_ID=user-1
   export DEMO_CREDENTIAL_ID=""

@@ -657,18 +657,28 @@ store_answer(RolloutModifyState *st, RolloutResponse *resp,
 						 st->temp_cxt);
 }
 
+/*
+ * Start work on the row an UPDATE or DELETE acts on: a fresh temporary
+ * context (returned switched to, the previous one in *old) and its id.
+ */
+static char *
+begin_row(RolloutModifyState *st, TupleTableSlot *planSlot,
+		  MemoryContext *old)
+{
+	MemoryContextReset(st->temp_cxt);
+	*old = MemoryContextSwitchTo(st->temp_cxt);
+	return row_id(st, planSlot);
+}
+
 TupleTableSlot *
 rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 						 TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
+	char	   *id = begin_row(st, planSlot, &old);
 	RolloutResponse resp;
-	char	   *id;
 
-	MemoryContextReset(st->temp_cxt);
-	old = MemoryContextSwitchTo(st->temp_cxt);
-	id = row_id(st, planSlot);
 	resp = record_request(st, "PUT", id, build_body(st, slot, false));
 	MemoryContextSwitchTo(old);
 	if (resp.status == 404)
@@ -684,12 +694,9 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 {
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
+	char	   *id = begin_row(st, planSlot, &old);
 	RolloutResponse resp;
-	char	   *id;
 
-	MemoryContextReset(st->temp_cxt);
-	old = MemoryContextSwitchTo(st->temp_cxt);
-	id = row_id(st, planSlot);
 	if (st->returning)
 	{
 		/* the deleted record, as it was: DELETE answers only [] */

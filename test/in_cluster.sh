@@ -6,15 +6,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p test/out
 
-port_file=$(mktemp)
-python3 test/emulator.py --port 0 --port-file "$port_file" --quiet \
-  >test/out/emulator.log 2>&1 &
-emu_pid=$!
-trap 'kill $emu_pid 2>/dev/null; wait $emu_pid 2>/dev/null; rm -f "$port_file"' EXIT
-for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
-[ -s "$port_file" ] || { echo "emulator did not start"; cat test/out/emulator.log; echo "0 passed, 1 failed"; exit 1; }
-export ROLLOUT_EMU_BASE="http://127.0.0.1:$(cat "$port_file")"
-export ROLLOUT_TEST_URL="$ROLLOUT_EMU_BASE/api"
+export ROLLOUT_EMU_LOG=test/out/emulator.log
+source test/emulator_env.sh || { cat test/out/emulator.log; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0
 failed=0

@@ -59,6 +59,23 @@ def psql_script(sql, db="postgres", timeout=120):
     return p.returncode, p.stdout.strip(), p.stderr.strip(), time.monotonic() - start
 
 
+def start_waiting_session(sql, db, app, ready):
+    """Start sql in a session of its own; return (process, backend pid) once
+    the backend is active and ready() says its request has gone out."""
+    proc = subprocess.Popen(["psql", "-X", "-At", "-d", db, "-c", sql],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PGAPPNAME=app))
+    pid = ""
+    for _ in range(100):
+        _, pid, _, _ = psql(f"SELECT pid FROM pg_stat_activity WHERE application_name = "
+                            f"'{app}' AND state = 'active'")
+        if pid and ready():
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    return proc, pid
+
+
 def make_db(name, server_options="", table_options=""):
     """A fresh database with the extension, a server on the emulator and a
     people table."""

@@ -11,7 +11,8 @@ import tempfile
 import threading
 import time
 
-from lib import Checker, admin, fault, log, make_db, measured_query, psql, psql_script, reset
+from lib import (Checker, admin, fault, log, make_db, measured_query, psql, psql_script,
+                 reset, start_waiting_session)
 
 DB = "rollout_resilience"
 c = Checker()
@@ -147,17 +148,8 @@ for name, rule, state in [
 # === pg_terminate_backend during a stall ends the backend at once
 reset()
 fault(path="^/api/people$", stall_s=20)
-proc = subprocess.Popen(["psql", "-X", "-At", "-d", DB, "-c", "SELECT count(*) FROM people"],
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                        env=dict(os.environ, PGAPPNAME="rollout_terminate_me"))
-pid = ""
-for _ in range(100):
-    _, pid, _, _ = psql("SELECT pid FROM pg_stat_activity WHERE application_name = "
-                        "'rollout_terminate_me' AND state = 'active'")
-    if pid and log():
-        break
-    time.sleep(0.05)
-time.sleep(0.3)
+proc, pid = start_waiting_session("SELECT count(*) FROM people", DB, "rollout_terminate_me",
+                                  lambda: log())
 start = time.monotonic()
 psql(f"SELECT pg_terminate_backend({pid})")
 proc.communicate(timeout=30)

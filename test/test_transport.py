@@ -2,11 +2,10 @@
 limits, Retry-After, 409 warm-up, the token on 401, request timeouts, and
 cancel / statement_timeout landing promptly during a stall or a backoff."""
 
-import os
-import subprocess
 import time
 
-from lib import Checker, fault, make_db, psql, psql_script, requests_to, reset, admin
+from lib import (Checker, admin, fault, make_db, psql, psql_script, requests_to, reset,
+                 start_waiting_session)
 
 DB = "rollout_transport"
 c = Checker()
@@ -121,17 +120,8 @@ def cancel_latency(sql, setup):
     """Start sql in a session, cancel it once it waits; seconds to end."""
     reset()
     setup()
-    proc = subprocess.Popen(["psql", "-X", "-At", "-d", DB, "-c", sql],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PGAPPNAME="rollout_cancel_me"))
-    pid = ""
-    for _ in range(100):
-        _, pid, _, _ = psql("SELECT pid FROM pg_stat_activity WHERE application_name = "
-                            "'rollout_cancel_me' AND state = 'active'")
-        if pid and requests_to("^/api/people$"):
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)
+    proc, pid = start_waiting_session(sql, DB, "rollout_cancel_me",
+                                      lambda: requests_to("^/api/people$"))
     _, wait, _, _ = psql(f"SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity "
                          f"WHERE pid = {pid}")
     start = time.monotonic()

@@ -34,23 +34,16 @@ for _ in $(seq 240); do
   sleep 1
 done
 
-port_file=$(mktemp)
-python3 test/emulator.py --port 0 --port-file "$port_file" --quiet &
-emu=$!
 cleanup() {
-  kill $emu 2>/dev/null
   run_pg "$bindir/pg_ctl -D $work/data -m fast -w -t 300 stop >/dev/null" 2>/dev/null
 }
-trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
-export ROLLOUT_EMU_BASE="http://127.0.0.1:$(cat "$port_file")"
-export ROLLOUT_TEST_URL="$ROLLOUT_EMU_BASE/api"
+source test/emulator_env.sh || { cleanup; exit 1; }
+trap 'cleanup; kill $rollout_emu_pid 2>/dev/null' EXIT
 export PGHOST=$work PGPORT=$port PGUSER=postgres
 
 make -s installcheck
 regress=$?
 cleanup
-trap - EXIT
 
 # error reports that involve our code or the libraries it drives
 bad=0
