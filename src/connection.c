@@ -182,11 +182,13 @@ add_header(struct curl_slist *list, const char *header)
 }
 
 /*
- * Headers of one request; the caller frees them with curl_slist_free_all.
- * Not inlined: its locals must stay out of the caller's PG_TRY frame.
+ * Headers of the requests; the caller frees them with curl_slist_free_all.
+ * Content-Type goes on every request, bodies or not, as Rollout's own
+ * clients send it.  Not inlined: its locals must stay out of the caller's
+ * PG_TRY frame.
  */
 static pg_noinline struct curl_slist *
-build_headers(RolloutConn *conn, bool need_credential, bool has_body)
+build_headers(RolloutConn *conn, bool need_credential)
 {
 	struct curl_slist *list = NULL;
 	char	   *auth = psprintf("Authorization: Bearer %s", conn->token);
@@ -195,8 +197,7 @@ build_headers(RolloutConn *conn, bool need_credential, bool has_body)
 	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
 	list = add_header(list, "Accept: application/json");
-	if (has_body)
-		list = add_header(list, "Content-Type: application/json");
+	list = add_header(list, "Content-Type: application/json");
 	if (need_credential)
 	{
 		char	   *cred = psprintf("X-Rollout-Credential-Id: %s",
@@ -221,25 +222,20 @@ static void
 run_with_headers(RolloutConn *conn, RolloutOptions *opts,
 				 RolloutHttpJob *jobs, int njobs, bool need_credential)
 {
-	struct curl_slist *volatile with_body = build_headers(conn,
-														  need_credential,
-														  true);
-	struct curl_slist *volatile without_body = NULL;
+	struct curl_slist *headers = build_headers(conn, need_credential);
 
 	PG_TRY();
 	{
-		without_body = build_headers(conn, need_credential, false);
 		for (int i = 0; i < njobs; i++)
 		{
-			jobs[i].headers = jobs[i].body ? with_body : without_body;
+			jobs[i].headers = headers;
 			jobs[i].easy = conn_handle(conn, i);
 		}
 		rollout_http_run(opts, jobs, njobs);
 	}
 	PG_FINALLY();
 	{
-		curl_slist_free_all(with_body);
-		curl_slist_free_all(without_body);
+		curl_slist_free_all(headers);
 	}
 	PG_END_TRY();
 }
