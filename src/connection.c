@@ -95,7 +95,6 @@ rollout_get_conn(UserMapping *user)
 	entry = hash_search(conn_hash, &user->umid, HASH_ENTER, &found);
 	if (!found)
 	{
-		entry->serverid = user->serverid;
 		entry->token = NULL;
 		entry->credential_id = NULL;
 		memset(entry->handles, 0, sizeof(entry->handles));

@@ -146,8 +146,8 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
  * The JSON value a column reads from a record, or NULL when absent.  A
  * dotted path walks objects by key and arrays by index (emails.0.value).
  */
-json_t *
-rollout_record_value(json_t *record, RolloutColumn *col)
+static json_t *
+record_value(json_t *record, RolloutColumn *col)
 {
 	json_t	   *v;
 	ListCell   *lc;
@@ -369,8 +369,8 @@ convert_array(json_t *value, RolloutColumn *col)
 }
 
 /* Convert a record's value (NULL when absent) to the column's type. */
-Datum
-rollout_json_to_datum(json_t *value, RolloutColumn *col, bool *isnull)
+static Datum
+json_to_datum(json_t *value, RolloutColumn *col, bool *isnull)
 {
 	*isnull = false;
 	if (value == NULL || json_is_null(value))
@@ -706,8 +706,8 @@ rollout_store_record(TupleTableSlot *slot, json_t *record, Relation rel,
 		int			att = col->attnum - 1;
 
 		pos.column = col;
-		pos.value = rollout_record_value(record, col);
-		slot->tts_values[att] = rollout_json_to_datum(pos.value, col,
+		pos.value = record_value(record, col);
+		slot->tts_values[att] = json_to_datum(pos.value, col,
 													  &slot->tts_isnull[att]);
 	}
 	error_context_stack = errcb.previous;

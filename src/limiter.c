@@ -66,7 +66,6 @@ typedef struct RolloutShared
 
 static RolloutShared *shared = NULL;
 static bool is_shared = false;
-static bool told_not_shared = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -116,11 +115,9 @@ state(void)
 	if (shared != NULL)
 		return shared;
 	shared = MemoryContextAllocZero(TopMemoryContext, sizeof(RolloutShared));
-	if (!told_not_shared)
-		ereport(NOTICE,
-				(errmsg("rollout_fdw is not in shared_preload_libraries: each backend applies rate_limit on its own"),
-				 errhint("Add rollout_fdw to shared_preload_libraries and restart the server to share one rate limit per tenant across the cluster.")));
-	told_not_shared = true;
+	ereport(NOTICE,
+			(errmsg("rollout_fdw is not in shared_preload_libraries: each backend applies rate_limit on its own"),
+			 errhint("Add rollout_fdw to shared_preload_libraries and restart the server to share one rate limit per tenant across the cluster.")));
 	return shared;
 }
 
@@ -227,19 +224,34 @@ find_server(RolloutShared *s, RolloutOptions *opts)
 	return NULL;
 }
 
+/* This backend's database name, looked up once (it never changes). */
+static const char *
+database_name(void)
+{
+	static char name[NAMEDATALEN];
+
+	if (name[0] == '\0')
+	{
+		char	   *found = get_database_name(MyDatabaseId);
+
+		strlcpy(name, found ? found : "", sizeof(name));
+	}
+	return name;
+}
+
 /* Add a request's counts to its server's. */
 void
 rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta)
 {
 	RolloutShared *s = state();
 	ServerCounters *c;
-	char	   *dbname = get_database_name(MyDatabaseId);
+	const char *dbname = database_name();
 
 	lock(s);
 	c = find_server(s, opts);
 	if (c != NULL)
 	{
-		if (c->database[0] == '\0' && dbname != NULL)
+		if (c->database[0] == '\0')
 			strlcpy(c->database, dbname, sizeof(c->database));
 		c->stats.requests += delta->requests;
 		c->stats.status_2xx += delta->status_2xx;
@@ -291,7 +303,7 @@ rollout_fdw_stats(PG_FUNCTION_ARGS)
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
-	s = shared != NULL ? shared : state();
+	s = state();
 
 	/* copy under the lock, build tuples after it */
 	copy = palloc(sizeof(ServerCounters) * MAX_SERVERS);

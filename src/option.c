@@ -392,6 +392,22 @@ apply_options(RolloutOptions *opts, List *options, Oid context)
 	}
 }
 
+/* Fail early, with a hint, when the JWT cannot be built. */
+static void
+check_mapping(RolloutOptions *opts, const char *server)
+{
+	if (opts->client_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("no client_id for server \"%s\"", server),
+				 errhint("Set client_id on the server or on the user mapping.")));
+	if (opts->client_secret == NULL || opts->user_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("the user mapping for server \"%s\" lacks client_secret or user_id",
+						server)));
+}
+
 /*
  * The options in force for a scan or modify of a table by a user.  relid is
  * InvalidOid for server-level work such as credential listing; userid is
@@ -430,25 +446,9 @@ rollout_get_options(Oid serverid, Oid userid, Oid relid)
 		UserMapping *mapping = GetUserMapping(userid, serverid);
 
 		apply_options(opts, mapping->options, UserMappingRelationId);
-		rollout_check_mapping(opts, server->servername);
+		check_mapping(opts, server->servername);
 	}
 	return opts;
-}
-
-/* Fail early, with a hint, when the JWT cannot be built. */
-void
-rollout_check_mapping(RolloutOptions *opts, const char *server)
-{
-	if (opts->client_id == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("no client_id for server \"%s\"", server),
-				 errhint("Set client_id on the server or on the user mapping.")));
-	if (opts->client_secret == NULL || opts->user_id == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("the user mapping for server \"%s\" lacks client_secret or user_id",
-						server)));
 }
 
 /* The "field" option of a column, or NULL. */

@@ -103,7 +103,6 @@ typedef struct RolloutOptions
 typedef struct RolloutConn
 {
 	Oid			umid;			/* hash key: user mapping OID */
-	Oid			serverid;
 	char	   *token;			/* current JWT (TopMemoryContext) or NULL */
 	int64		token_expires;	/* Unix seconds */
 	char	   *credential_id;	/* resolved credential (TopMemoryContext) */
@@ -231,7 +230,6 @@ extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
-extern void rollout_check_mapping(RolloutOptions *opts, const char *server);
 
 /* in limiter.c */
 extern void rollout_limiter_init(void);
@@ -274,9 +272,6 @@ extern void rollout_http_report_error(const char *method, const char *path,
 /* in json.c */
 extern void rollout_column_init(RolloutColumn *col, Relation rel,
 								AttrNumber attnum);
-extern json_t *rollout_record_value(json_t *record, RolloutColumn *col);
-extern Datum rollout_json_to_datum(json_t *value, RolloutColumn *col,
-								   bool *isnull);
 extern void rollout_json_append(StringInfo buf, json_t *value);
 extern char *rollout_json_scalar_text(json_t *value);
 extern void rollout_datum_to_json(StringInfo buf, Datum value, Oid typid);
