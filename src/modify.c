@@ -495,6 +495,28 @@ remember_created(RolloutModifyState *st, json_t *record)
 	}
 }
 
+/*
+ * Store the record a response carries in slot (decoded like a scan's
+ * records); false when the body is not one JSON object.
+ */
+static bool
+store_record_body(RolloutModifyState *st, RolloutResponse *resp,
+				  const char *method, TupleTableSlot *slot)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->temp_cxt);
+	RolloutPage *page = rollout_decode_record(resp->body, resp->body_len,
+											  psprintf("%s /%s", method,
+													   st->resource),
+											  st->columns, st->ncolumns);
+
+	MemoryContextSwitchTo(old);
+	if (page->nrecords != 1 || !page->records[0].is_object)
+		return false;
+	rollout_store_record(slot, page, 0, st->rel, st->columns, st->ncolumns,
+						 st->temp_cxt);
+	return true;
+}
+
 /* Parse a write's answer: the record (a JSON object), or NULL. */
 static json_t *
 answer_record(RolloutModifyState *st, RolloutHttpJob *job)
@@ -561,8 +583,7 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 						 errmsg("Rollout answered POST %s without the created record",
 								label),
 						 errdetail("The record was created; RETURNING cannot show it.")));
-			rollout_store_record(slots[i], record, st->rel, st->columns,
-								 st->ncolumns, st->temp_cxt);
+			store_record_body(st, &jobs[i].resp, "POST", slots[i]);
 		}
 	MemoryContextSwitchTo(old);
 }
@@ -645,16 +666,11 @@ static void
 store_answer(RolloutModifyState *st, RolloutResponse *resp,
 			 const char *method, TupleTableSlot *slot)
 {
-	json_t	   *root = rollout_json_parse(st->temp_cxt, resp->body,
-										  resp->body_len, method, st->resource);
-
-	if (!json_is_object(root))
+	if (!store_record_body(st, resp, method, slot))
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
 				 errmsg("Rollout answered %s /%s/{id} without the record",
 						method, st->resource)));
-	rollout_store_record(slot, root, st->rel, st->columns, st->ncolumns,
-						 st->temp_cxt);
 }
 
 /*

@@ -81,40 +81,13 @@ typedef struct RolloutRelInfo
 
 typedef struct RolloutScanState
 {
-	Relation	rel;
-	RolloutOptions *opts;
-	RolloutConn *conn;
-	int			ncolumns;
-	RolloutColumn *columns;		/* the retrieved columns */
 	RolloutScanMode mode;
 	ExprState  *id_state;		/* the id modes */
 	List	   *filter_names;	/* list mode: query parameters ... */
 	List	   *filter_states;	/* ... and their values */
-	char	   *filter_query;	/* "&tags=x..." of this scan, once computed */
-	const char *resource;
-	int			page_size;
-	int			concurrency;
-
-	MemoryContext page_cxt;		/* reset per page: bodies, parsed JSON */
+	bool		started;		/* the scan's request is decided */
+	RolloutScan *scan;			/* where the records come from (scan.c) */
 	MemoryContext row_cxt;		/* reset per row: converted values */
-	MemoryContext scan_cxt;		/* per scan: cursors and ids seen */
-	HTAB	   *seen_cursors;
-	HTAB	   *seen_ids;		/* offset paging: drift check */
-
-	json_t	  **records;		/* of the current page(s), in order */
-	int			nrecords;
-	int			pos;
-	char	   *next_cursor;	/* in scan_cxt; NULL before the first page */
-	int64		next_offset;	/* offset paging: the next page's offset */
-	int64		page_limit;		/* offset paging: _metadata.limit */
-	bool		offset_paging;
-	bool		done;			/* no page left to fetch */
-	int64		total;			/* _metadata.total of the first page, or -1 */
-	int64		rows_seen;
-
-	/* EXPLAIN ANALYZE counters */
-	int64		pages;
-	RolloutStats stats;
 } RolloutScanState;
 
 PG_FUNCTION_INFO_V1(rollout_fdw_handler);
@@ -397,6 +370,10 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte;
 	Oid			userid;
 	ForeignTable *table;
+	RolloutOptions *opts;
+	RolloutConn *conn;
+	RolloutColumn *columns;
+	int			ncolumns;
 	List	   *retrieved;
 	ListCell   *lc;
 	int			i = 0;
@@ -406,26 +383,21 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 
 	st = palloc0(sizeof(RolloutScanState));
 	node->fdw_state = st;
-	st->rel = rel;
 
 	rte = exec_rt_fetch(plan->scan.scanrelid, estate);
 	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	table = GetForeignTable(relid);
-	st->opts = rollout_get_options(table->serverid, userid, relid);
-	st->conn = rollout_get_conn(GetUserMapping(userid, table->serverid));
+	opts = rollout_get_options(table->serverid, userid, relid);
+	conn = rollout_get_conn(GetUserMapping(userid, table->serverid));
 
 	retrieved = (List *) list_nth(plan->fdw_private, ScanPrivateRetrievedAttrs);
-	st->resource = strVal(list_nth(plan->fdw_private, ScanPrivateResource));
-	st->page_size = intVal(list_nth(plan->fdw_private, ScanPrivatePageSize));
 	st->mode = intVal(list_nth(plan->fdw_private, ScanPrivateMode));
 	st->filter_names = (List *) list_nth(plan->fdw_private,
 										 ScanPrivateFilterNames);
-	st->concurrency = intVal(list_nth(plan->fdw_private,
-									  ScanPrivateConcurrency));
-	st->ncolumns = list_length(retrieved);
-	st->columns = palloc0(sizeof(RolloutColumn) * Max(st->ncolumns, 1));
+	ncolumns = list_length(retrieved);
+	columns = palloc0(sizeof(RolloutColumn) * Max(ncolumns, 1));
 	foreach(lc, retrieved)
-		rollout_column_init(&st->columns[i++], rel, lfirst_int(lc));
+		rollout_column_init(&columns[i++], rel, lfirst_int(lc));
 
 	if (st->mode == ROLLOUT_SCAN_LIST)
 		st->filter_states = ExecInitExprList(plan->fdw_exprs,
@@ -434,49 +406,17 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 		st->id_state = ExecInitExpr(linitial(plan->fdw_exprs),
 									(PlanState *) node);
 
-	st->page_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										 "rollout_fdw page",
-										 ALLOCSET_DEFAULT_SIZES);
+	st->scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
+								   strVal(list_nth(plan->fdw_private,
+												   ScanPrivateResource)),
+								   intVal(list_nth(plan->fdw_private,
+												   ScanPrivatePageSize)),
+								   intVal(list_nth(plan->fdw_private,
+												   ScanPrivateConcurrency)),
+								   estate->es_query_cxt);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"rollout_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
-	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt,
-										 "rollout_fdw scan",
-										 ALLOCSET_SMALL_SIZES);
-	st->total = -1;
-}
-
-/* Remember a string in a set of hashes; false when it was there. */
-static bool
-remember(MemoryContext cxt, HTAB **set, const char *name, const char *value)
-{
-	uint64		key = hash_bytes_extended((const unsigned char *) value,
-										  (int) strlen(value), 0);
-	bool		found;
-
-	if (*set == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(uint64);
-		ctl.entrysize = sizeof(uint64);
-		ctl.hcxt = cxt;
-		*set = hash_create(name, 256, &ctl,
-						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	hash_search(*set, &key, HASH_ENTER, &found);
-	return !found;
-}
-
-static void
-count_request(RolloutScanState *st, RolloutResponse *resp)
-{
-	st->stats.requests += resp->stats.requests;
-	st->stats.retries += resp->stats.retries;
-	st->stats.rate_limited += resp->stats.rate_limited;
-	st->stats.throttled_us += resp->stats.throttled_us;
-	st->stats.backoff_us += resp->stats.backoff_us;
-	st->stats.bytes += resp->stats.bytes;
 }
 
 static char *
@@ -492,129 +432,14 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
-static void
-add_record(RolloutScanState *st, json_t *record, int capacity)
-{
-	if (st->records == NULL)
-		st->records = palloc(sizeof(json_t *) * Max(capacity, 1));
-	st->records[st->nrecords++] = record;
-}
-
-/*
- * GET /{resource}/{id} for the id, or for each id of the array (several in
- * flight at once, answered in the array's order, duplicates asked once);
- * 404 is no row.
- */
-static void
-fetch_by_ids(RolloutScanState *st, ExprContext *econtext)
-{
-	List	   *ids = NIL;
-	RolloutHttpJob *jobs;
-	int			n;
-	int			i = 0;
-	ListCell   *lc;
-
-	st->done = true;
-	if (st->mode == ROLLOUT_SCAN_ID)
-	{
-		bool		isnull;
-		char	   *id = value_text(st->id_state, econtext, &isnull);
-
-		if (!isnull)
-			ids = list_make1(id);
-	}
-	else
-	{
-		bool		isnull;
-		Datum		array = ExecEvalExpr(st->id_state, econtext, &isnull);
-		Oid			elemtype;
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-		Oid			typoutput;
-		bool		varlena;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nelems;
-		HTAB	   *seen = NULL;
-
-		if (isnull)
-			return;
-		elemtype = ARR_ELEMTYPE(DatumGetArrayTypeP(array));
-		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-		getTypeOutputInfo(elemtype, &typoutput, &varlena);
-		deconstruct_array(DatumGetArrayTypeP(array), elemtype, elemlen,
-						  elembyval, elemalign, &elems, &nulls, &nelems);
-		for (int k = 0; k < nelems; k++)
-		{
-			char	   *id;
-
-			if (nulls[k])
-				continue;
-			id = OidOutputFunctionCall(typoutput, elems[k]);
-			if (remember(CurrentMemoryContext, &seen, "rollout_fdw ids", id))
-				ids = lappend(ids, id);
-		}
-	}
-
-	n = list_length(ids);
-	if (n == 0)
-		return;
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
-	foreach(lc, ids)
-	{
-		char	   *path = psprintf("/%s/%s", st->resource,
-									rollout_escape(lfirst(lc)));
-
-		jobs[i].method = "GET";
-		jobs[i].url = psprintf("%s%s", st->opts->api_url, path);
-		jobs[i].label = path;
-		i++;
-	}
-	rollout_api_run(st->conn, st->opts, jobs, n, true);
-
-	for (i = 0; i < n; i++)
-	{
-		json_t	   *record;
-
-		rollout_http_raise_failure(st->opts, &jobs[i]);
-		count_request(st, &jobs[i].resp);
-		if (jobs[i].resp.status == 404)
-			continue;
-		rollout_check_status("GET", jobs[i].label, &jobs[i].resp);
-		record = rollout_json_parse(st->page_cxt, jobs[i].resp.body,
-									jobs[i].resp.body_len, "GET",
-									jobs[i].label);
-		if (!json_is_object(record))
-			ereport(ERROR,
-					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-					 errmsg("Rollout response to GET %s is not a JSON object",
-							jobs[i].label)));
-		st->pages++;
-		add_record(st, record, n);
-	}
-}
-
-static void
-contract_error(const char *path, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-			 errmsg("Rollout response to GET %s breaks the list contract: %s",
-					path, what),
-			 errhint("No rows were returned: a scan returns every row or fails.")));
-}
-
-/* The "&name=value" parameters of the list filters, evaluated once. */
-static const char *
+/* The "&name=value" parameters of the list filters, evaluated. */
+static char *
 filter_query(RolloutScanState *st, ExprContext *econtext)
 {
 	StringInfoData buf;
 	ListCell   *name;
 	ListCell   *state;
 
-	if (st->filter_query != NULL)
-		return st->filter_query;
 	initStringInfo(&buf);
 	forboth(name, st->filter_names, state, st->filter_states)
 	{
@@ -627,204 +452,61 @@ filter_query(RolloutScanState *st, ExprContext *econtext)
 		appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
 						 rollout_escape(value));
 	}
-	st->filter_query = MemoryContextStrdup(st->scan_cxt, buf.data);
-	return st->filter_query;
+	return buf.data;
 }
 
-/*
- * Check one list page's envelope and return its records (a JSON array).
- * Sets *next to _metadata.next (a string, or NULL).
- */
-static json_t *
-page_records(RolloutScanState *st, json_t *root, const char *label,
-			 json_t **meta_out)
+/* The ids to GET: the id, or each distinct non-NULL id of the array. */
+static List *
+scan_ids(RolloutScanState *st, ExprContext *econtext)
 {
-	json_t	   *meta;
-	json_t	   *collection;
-	json_t	   *items;
-	json_t	   *total;
-	json_t	   *next;
-	const char *list_key;
+	List	   *ids = NIL;
+	bool		isnull;
 
-	if (!json_is_object(root))
-		contract_error(label, "the body is not a JSON object");
-	meta = json_object_get(root, "_metadata");
-	if (!json_is_object(meta))
-		contract_error(label, "no \"_metadata\" object");
-	collection = json_object_get(meta, "collection");
-	list_key = json_is_string(collection) ? json_string_value(collection) :
-		st->resource;
-	items = json_object_get(root, list_key);
-	if (!json_is_array(items))
-		contract_error(label, psprintf("no \"%s\" array", list_key));
-	total = json_object_get(meta, "total");
-	if (total != NULL && !json_is_null(total) && !json_is_integer(total))
-		contract_error(label, "\"_metadata.total\" is not an integer");
-	next = json_object_get(meta, "next");
-	if (next != NULL && !json_is_null(next) && !json_is_string(next))
-		contract_error(label, "\"_metadata.next\" is neither a string nor null");
-	*meta_out = meta;
-	return items;
-}
-
-static void
-check_total(RolloutScanState *st, const char *label)
-{
-	if (st->total >= 0 && st->rows_seen > st->total + st->page_size)
-		contract_error(label, "more records than \"_metadata.total\" announced");
-}
-
-/* GET /{resource}?limit=N[&filters][&next=cursor]: one page of a list. */
-static void
-fetch_list_page(RolloutScanState *st, ExprContext *econtext)
-{
-	char	   *path;
-	const char *label;
-	const char *filters = filter_query(st, econtext);
-	RolloutResponse resp;
-	json_t	   *root;
-	json_t	   *meta;
-	json_t	   *items;
-	json_t	   *next;
-	json_t	   *limit;
-
-	path = psprintf("/%s?limit=%d%s", st->resource, st->page_size, filters);
-	label = path;
-	if (st->next_cursor != NULL)
+	if (st->mode == ROLLOUT_SCAN_ID)
 	{
-		label = psprintf("/%s?limit=%d%s (page %lld)", st->resource,
-						 st->page_size, filters, (long long) st->pages + 1);
-		path = psprintf("%s&next=%s", path, rollout_escape(st->next_cursor));
-	}
+		char	   *id = value_text(st->id_state, econtext, &isnull);
 
-	rollout_api_request(st->conn, st->opts, "GET", st->opts->api_url, path,
-						label, NULL, true, &resp);
-	count_request(st, &resp);
-	rollout_check_status("GET", label, &resp);
-	root = rollout_json_parse(st->page_cxt, resp.body, resp.body_len, "GET",
-							  label);
-	st->pages++;
-	items = page_records(st, root, label, &meta);
-	if (st->total < 0 && json_is_integer(json_object_get(meta, "total")))
-		st->total = json_integer_value(json_object_get(meta, "total"));
-	for (size_t k = 0; k < json_array_size(items); k++)
-		add_record(st, json_array_get(items, k), json_array_size(items));
-	st->rows_seen += json_array_size(items);
-	check_total(st, label);
-
-	next = json_object_get(meta, "next");
-	limit = json_object_get(meta, "limit");
-	if (!json_is_string(next) || json_string_length(next) == 0)
-		st->done = true;
-	else if (st->concurrency > 1 && st->total >= 0 &&
-			 json_is_integer(limit) && json_integer_value(limit) > 0)
-	{
-		/* the rest by offset, several pages in flight */
-		st->offset_paging = true;
-		st->page_limit = json_integer_value(limit);
-		st->next_offset = st->rows_seen;
-		for (int k = 0; k < st->nrecords; k++)
-		{
-			json_t	   *id = json_object_get(st->records[k], "id");
-
-			if (id != NULL)
-				remember(st->scan_cxt, &st->seen_ids, "rollout_fdw ids",
-						 rollout_json_scalar_text(id));
-		}
+		if (!isnull)
+			ids = list_make1(id);
 	}
 	else
 	{
-		if (!remember(st->scan_cxt, &st->seen_cursors, "rollout_fdw cursors",
-					  json_string_value(next)))
-			contract_error(label, "\"_metadata.next\" repeats an earlier cursor (a pagination loop)");
-		st->next_cursor = MemoryContextStrdup(st->scan_cxt,
-											  json_string_value(next));
-	}
-}
+		Datum		array = ExecEvalExpr(st->id_state, econtext, &isnull);
+		ArrayType  *arr;
+		Oid			elemtype;
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Oid			typoutput;
+		bool		varlena;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		List	   *seen = NIL;
 
-static void
-drift_error(const char *label, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-			 errmsg("Rollout data changed during the scan: %s in GET %s",
-					what, label),
-			 errhint("No rows were returned. Retry, or set scan_concurrency to 1 to follow the cursor, which is stable under concurrent edits.")));
-}
-
-/*
- * The next scan_concurrency pages by offset, all in flight at once, checked
- * for any sign that the data moved (total, offset, page length, an id seen
- * twice) and emitted in order.
- */
-static void
-fetch_offset_pages(RolloutScanState *st, ExprContext *econtext)
-{
-	const char *filters = filter_query(st, econtext);
-	int64		remaining = st->total - st->next_offset;
-	int			n = (int) Min((int64) st->concurrency,
-							  (remaining + st->page_limit - 1) / st->page_limit);
-	RolloutHttpJob *jobs;
-
-	if (n <= 0)
-	{
-		st->done = true;
-		return;
-	}
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
-	for (int k = 0; k < n; k++)
-	{
-		int64		offset = st->next_offset + k * st->page_limit;
-		char	   *path = psprintf("/%s?limit=%lld&offset=%lld%s", st->resource,
-									(long long) st->page_limit,
-									(long long) offset, filters);
-
-		jobs[k].method = "GET";
-		jobs[k].url = psprintf("%s%s", st->opts->api_url, path);
-		jobs[k].label = path;
-	}
-	rollout_api_run(st->conn, st->opts, jobs, n, true);
-
-	for (int k = 0; k < n; k++)
-	{
-		int64		offset = st->next_offset + k * st->page_limit;
-		int64		expect = Min(st->page_limit, st->total - offset);
-		json_t	   *root;
-		json_t	   *meta;
-		json_t	   *items;
-
-		rollout_http_raise_failure(st->opts, &jobs[k]);
-		count_request(st, &jobs[k].resp);
-		rollout_check_status("GET", jobs[k].label, &jobs[k].resp);
-		root = rollout_json_parse(st->page_cxt, jobs[k].resp.body,
-								  jobs[k].resp.body_len, "GET", jobs[k].label);
-		st->pages++;
-		items = page_records(st, root, jobs[k].label, &meta);
-		if (!json_is_integer(json_object_get(meta, "total")) ||
-			json_integer_value(json_object_get(meta, "total")) != st->total)
-			drift_error(jobs[k].label, "\"_metadata.total\" changed");
-		if (json_is_integer(json_object_get(meta, "offset")) &&
-			json_integer_value(json_object_get(meta, "offset")) != offset)
-			drift_error(jobs[k].label, "the page starts at another offset");
-		if ((int64) json_array_size(items) != expect)
-			drift_error(jobs[k].label, "the page has another number of records");
-		for (size_t r = 0; r < json_array_size(items); r++)
+		if (isnull)
+			return NIL;
+		arr = DatumGetArrayTypeP(array);
+		elemtype = ARR_ELEMTYPE(arr);
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		getTypeOutputInfo(elemtype, &typoutput, &varlena);
+		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+						  &elems, &nulls, &nelems);
+		for (int k = 0; k < nelems; k++)
 		{
-			json_t	   *record = json_array_get(items, r);
-			json_t	   *id = json_is_object(record) ?
-				json_object_get(record, "id") : NULL;
+			char	   *id;
 
-			if (id != NULL &&
-				!remember(st->scan_cxt, &st->seen_ids, "rollout_fdw ids",
-						  rollout_json_scalar_text(id)))
-				drift_error(jobs[k].label, "a record came twice");
-			add_record(st, record, (int) (n * st->page_limit));
+			if (nulls[k])
+				continue;
+			id = OidOutputFunctionCall(typoutput, elems[k]);
+			if (!list_member(seen, makeString(id)))
+			{
+				seen = lappend(seen, makeString(id));
+				ids = lappend(ids, id);
+			}
 		}
-		st->rows_seen += json_array_size(items);
 	}
-	st->next_offset += n * st->page_limit;
-	if (st->next_offset >= st->total)
-		st->done = true;
+	return ids;
 }
 
 static TupleTableSlot *
@@ -834,41 +516,16 @@ rolloutIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 
-	ExecClearTuple(slot);
-	for (;;)
+	if (!st->started)
 	{
-		MemoryContext old;
-
-		if (st->pos < st->nrecords)
-		{
-			json_t	   *record = st->records[st->pos++];
-
-			if (!json_is_object(record))
-				ereport(ERROR,
-						(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-						 errmsg("Rollout returned a record of \"%s\" that is not a JSON object",
-								st->resource)));
-			MemoryContextReset(st->row_cxt);
-			rollout_store_record(slot, record, st->rel, st->columns,
-								 st->ncolumns, st->row_cxt);
-			return slot;
-		}
-		if (st->done)
-			return slot;
-
-		MemoryContextReset(st->page_cxt);
-		st->records = NULL;
-		st->nrecords = 0;
-		st->pos = 0;
-		old = MemoryContextSwitchTo(st->page_cxt);
-		if (st->mode != ROLLOUT_SCAN_LIST)
-			fetch_by_ids(st, econtext);
-		else if (st->offset_paging)
-			fetch_offset_pages(st, econtext);
+		if (st->mode == ROLLOUT_SCAN_LIST)
+			rollout_scan_list(st->scan, filter_query(st, econtext));
 		else
-			fetch_list_page(st, econtext);
-		MemoryContextSwitchTo(old);
+			rollout_scan_ids(st->scan, scan_ids(st, econtext));
+		st->started = true;
 	}
+	rollout_scan_next(st->scan, slot, st->row_cxt);
+	return slot;
 }
 
 static void
@@ -876,20 +533,8 @@ rolloutReScanForeignScan(ForeignScanState *node)
 {
 	RolloutScanState *st = node->fdw_state;
 
-	MemoryContextReset(st->page_cxt);
-	MemoryContextReset(st->scan_cxt);
-	st->records = NULL;
-	st->nrecords = 0;
-	st->pos = 0;
-	st->done = false;
-	st->next_cursor = NULL;
-	st->offset_paging = false;
-	st->next_offset = 0;
-	st->filter_query = NULL;
-	st->seen_cursors = NULL;
-	st->seen_ids = NULL;
-	st->total = -1;
-	st->rows_seen = 0;
+	/* parameters may have changed: the request is decided anew */
+	st->started = false;
 }
 
 static void
@@ -921,27 +566,29 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->analyze && st != NULL)
 	{
-		ExplainPropertyInteger("Rollout Requests", NULL, st->stats.requests, es);
-		ExplainPropertyInteger("Rollout Pages", NULL, st->pages, es);
-		ExplainPropertyInteger("Rollout Retries", NULL, st->stats.retries, es);
+		RolloutScan *s = st->scan;
+
+		ExplainPropertyInteger("Rollout Requests", NULL, s->stats.requests, es);
+		ExplainPropertyInteger("Rollout Pages", NULL, s->pages, es);
+		ExplainPropertyInteger("Rollout Retries", NULL, s->stats.retries, es);
 		ExplainPropertyInteger("Rollout Rate Limited", NULL,
-							   st->stats.rate_limited, es);
+							   s->stats.rate_limited, es);
 		if (es->timing)
 		{
 			ExplainPropertyFloat("Rollout Throttled", "ms",
-								 st->stats.throttled_us / 1000.0, 1, es);
+								 s->stats.throttled_us / 1000.0, 1, es);
 			ExplainPropertyFloat("Rollout Backoff", "ms",
-								 st->stats.backoff_us / 1000.0, 1, es);
+								 s->stats.backoff_us / 1000.0, 1, es);
 		}
 		if (es->verbose)
-			ExplainPropertyInteger("Rollout Bytes", NULL, st->stats.bytes, es);
+			ExplainPropertyInteger("Rollout Bytes", NULL, s->stats.bytes, es);
 	}
 }
 
 /*
- * ANALYZE: a sample from the first pages (at most 10 requests) and the
- * row count the API reports as _metadata.total, which the planner then
- * uses for its estimates.
+ * ANALYZE: a sample from the first pages (at most 10 requests), read by the
+ * scan's own pager, and the row count the API reports as _metadata.total,
+ * which the planner then uses for its estimates.
  */
 static int
 acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
@@ -957,63 +604,29 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	RolloutColumn *columns = palloc0(sizeof(RolloutColumn) * Max(desc->natts, 1));
 	int			ncolumns = 0;
-	MemoryContext page_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												   "rollout_fdw analyze",
-												   ALLOCSET_DEFAULT_SIZES);
-	char	   *cursor = NULL;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "rollout_fdw analyze",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(cxt, "rollout_fdw row",
+												  ALLOCSET_DEFAULT_SIZES);
+	RolloutScan *scan;
 	int			n = 0;
-	int64		total = -1;
 
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped)
 			rollout_column_init(&columns[ncolumns++], rel, i + 1);
 
-	for (int page = 0; page < 10 && n < targrows; page++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(page_cxt);
-		char	   *path = psprintf("/%s?limit=%d%s%s", opts->resource,
-									opts->page_size, cursor ? "&next=" : "",
-									cursor ? rollout_escape(cursor) : "");
-		RolloutResponse resp;
-		json_t	   *root;
-		json_t	   *meta;
-		json_t	   *items;
-		json_t	   *next;
+	scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
+							   opts->resource, opts->page_size, 1, cxt);
+	scan->max_pages = 10;
+	rollout_scan_list(scan, "");
+	while (n < targrows && rollout_scan_next(scan, slot, row_cxt))
+		rows[n++] = heap_form_tuple(desc, slot->tts_values, slot->tts_isnull);
 
-		rollout_api_request(conn, opts, "GET", opts->api_url, path, NULL,
-							NULL, true, &resp);
-		rollout_check_status("GET", path, &resp);
-		root = rollout_json_parse(page_cxt, resp.body, resp.body_len, "GET",
-								  path);
-		meta = json_object_get(root, "_metadata");
-		items = json_object_get(root, json_is_string(json_object_get(meta, "collection")) ?
-								json_string_value(json_object_get(meta, "collection")) :
-								opts->resource);
-		if (!json_is_object(meta) || !json_is_array(items))
-			contract_error(path, "no \"_metadata\" object or list");
-		if (total < 0 && json_is_integer(json_object_get(meta, "total")))
-			total = json_integer_value(json_object_get(meta, "total"));
-		for (size_t k = 0; k < json_array_size(items) && n < targrows; k++)
-		{
-			rollout_store_record(slot, json_array_get(items, k), rel, columns,
-								 ncolumns, page_cxt);
-			MemoryContextSwitchTo(old);
-			rows[n++] = heap_form_tuple(desc, slot->tts_values,
-										slot->tts_isnull);
-			MemoryContextSwitchTo(page_cxt);
-		}
-		next = json_object_get(meta, "next");
-		MemoryContextSwitchTo(old);
-		if (!json_is_string(next) || json_string_length(next) == 0)
-			break;
-		cursor = pstrdup(json_string_value(next));
-		MemoryContextReset(page_cxt);
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(page_cxt);
-
-	*totalrows = total >= 0 ? (double) total : (double) n;
+	*totalrows = scan->first_total >= 0 ? (double) scan->first_total : (double) n;
 	*totaldeadrows = 0;
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(cxt);
 	ereport(elevel,
 			(errmsg("\"%s\": sampled %d records; Rollout reports %.0f",
 					RelationGetRelationName(rel), n, *totalrows)));

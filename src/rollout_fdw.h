@@ -30,6 +30,7 @@
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
 #include "nodes/pg_list.h"
+#include "utils/hsearch.h"
 #include "utils/relcache.h"
 
 /*
@@ -202,6 +203,17 @@ typedef enum RolloutConvKind
 	ROLLOUT_CONV_OTHER			/* timestamps, dates, uuid, ...: by input fn */
 } RolloutConvKind;
 
+/* Deepest nesting of a JSON document the decoder follows. */
+#define ROLLOUT_MAX_JSON_DEPTH 1000
+
+/* A field path: keys from the record down (UTF-8), and array indexes. */
+typedef struct RolloutFieldPath
+{
+	int			nkeys;
+	char	  **keys;
+	int32	   *index;			/* the key as an array index, or -1 */
+} RolloutFieldPath;
+
 typedef struct RolloutColumn
 {
 	AttrNumber	attnum;
@@ -210,9 +222,13 @@ typedef struct RolloutColumn
 	List	   *path;			/* explicit field: list of String keys */
 	char	   *key_exact;		/* default field: the column name ... */
 	char	   *key_camel;		/* ... else its camelCase */
+	RolloutFieldPath paths[2];	/* what the decoder matches, best first */
+	int			npaths;
 	Oid			typid;
 	int32		typmod;
 	RolloutConvKind kind;
+	bool		is_domain;
+	void	   *domain_extra;	/* domain_check's cache */
 	FmgrInfo	infunc;
 	Oid			ioparam;
 	/* arrays only */
@@ -224,6 +240,121 @@ typedef struct RolloutColumn
 	bool		elembyval;
 	char		elemalign;
 } RolloutColumn;
+
+/* The JSON type of a value the decoder kept. */
+typedef enum RolloutValueType
+{
+	ROLLOUT_JSON_NULL,
+	ROLLOUT_JSON_STRING,
+	ROLLOUT_JSON_NUMBER,
+	ROLLOUT_JSON_TRUE,
+	ROLLOUT_JSON_FALSE,
+	ROLLOUT_JSON_OBJECT,
+	ROLLOUT_JSON_ARRAY
+} RolloutValueType;
+
+/* A value of a record, as a slice of the body (strings with their quotes). */
+typedef struct RolloutValue
+{
+	int32		off;
+	int32		len;
+	int16		col;			/* which column reads it (-1: the id) */
+	uint8		alt;			/* by which of the column's paths */
+	uint8		type;			/* a RolloutValueType */
+} RolloutValue;
+
+typedef struct RolloutRecord
+{
+	int32		off;			/* the record's slice of the body */
+	int32		len;
+	int32		first;			/* its values: values[first .. first+nvalues) */
+	int32		nvalues;
+	int32		list;			/* which top-level array it came from */
+	bool		is_object;
+} RolloutRecord;
+
+/* The _metadata fields a list page is checked by. */
+typedef enum RolloutMetaField
+{
+	ROLLOUT_META_TOTAL,
+	ROLLOUT_META_LIMIT,
+	ROLLOUT_META_OFFSET,
+	ROLLOUT_META_NEXT,
+	ROLLOUT_META_COLLECTION,
+	ROLLOUT_META_COUNT
+} RolloutMetaField;
+
+typedef struct RolloutMetaValue
+{
+	bool		present;
+	RolloutValueType type;
+	char	   *text;			/* scalars: the number's text, the string */
+} RolloutMetaValue;
+
+/* A decoded body: a list page, or one record (decode.c). */
+typedef struct RolloutPage
+{
+	const char *body;
+	int			len;
+	const char *label;			/* the request, for messages */
+	bool		root_is_object;
+	bool		meta_is_object;
+	RolloutMetaValue meta[ROLLOUT_META_COUNT];
+	List	   *list_names;		/* names of the top-level arrays */
+	int			nlists;
+	const char *list_key;		/* the list the records came from */
+	bool		list_found;
+	RolloutRecord *records;
+	int			nrecords;
+	int			records_cap;
+	RolloutValue *values;
+	int			nvalues;
+	int			values_cap;
+} RolloutPage;
+
+/* A scan's source of records (scan.c); also used by ANALYZE. */
+typedef struct RolloutScan
+{
+	Relation	rel;
+	RolloutOptions *opts;
+	RolloutConn *conn;
+	RolloutColumn *columns;		/* the columns to convert */
+	int			ncolumns;
+	const char *resource;
+	int			page_size;
+	int			concurrency;
+	int			max_pages;		/* stop after this many list pages (0: no) */
+
+	MemoryContext page_cxt;		/* reset per wave: bodies, decoded pages */
+	MemoryContext scan_cxt;		/* per (re)scan: cursors and ids seen */
+
+	/* what is asked */
+	bool		by_ids;
+	List	   *ids;			/* by ids: the ids, as text */
+	const char *filter_query;	/* list: "&name=value..." */
+
+	/* where it stands */
+	RolloutPage **wave;			/* the pages of the last requests */
+	int			npages;
+	int			pages_cap;
+	int			cur_page;
+	int			cur_rec;
+	bool		done;			/* no request left to send */
+	char	   *next_cursor;	/* cursor paging: the next page's cursor */
+	bool		offset_paging;
+	int64		next_offset;	/* offset paging: the next page's offset */
+	int64		page_limit;		/* offset paging: records per page */
+	int64		first_total;	/* _metadata.total of the first page, or -1 */
+	int64		last_total;		/* ... of the latest page */
+	int64		rows_seen;
+	int64		list_pages;
+	HTAB	   *seen_cursors;
+	HTAB	   *seen_ids;
+
+	/* EXPLAIN ANALYZE counters */
+	int64		pages;
+	RolloutStats stats;
+} RolloutScan;
 
 /* in option.c */
 extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
@@ -269,19 +400,51 @@ extern void rollout_http_raise_failure(RolloutOptions *opts,
 extern void rollout_http_report_error(const char *method, const char *path,
 									  RolloutResponse *resp);
 
-/* in json.c */
+/* in decode.c */
+extern RolloutPage *rollout_decode_page(const char *body, size_t len,
+										const char *label,
+										const char *resource,
+										RolloutColumn *columns,
+										int ncolumns);
+extern RolloutPage *rollout_decode_record(const char *body, size_t len,
+										  const char *label,
+										  RolloutColumn *columns,
+										  int ncolumns);
+extern char *rollout_json_unescape(const char *raw, int len,
+								   const char **problem);
+extern RolloutValue *rollout_decode_elements(const char *body,
+											 RolloutValue *array,
+											 int *nelems);
+
+/* in convert.c */
 extern void rollout_column_init(RolloutColumn *col, Relation rel,
 								AttrNumber attnum);
+extern void rollout_store_record(struct TupleTableSlot *slot,
+								 RolloutPage *page, int recno, Relation rel,
+								 RolloutColumn *columns, int ncolumns,
+								 MemoryContext cxt);
+extern char *rollout_record_id(RolloutPage *page, int recno);
+extern char *rollout_safe_text(const char *s, int len, int maxbytes);
+
+/* in json.c */
 extern void rollout_json_append(StringInfo buf, json_t *value);
 extern char *rollout_json_scalar_text(json_t *value);
 extern void rollout_datum_to_json(StringInfo buf, Datum value, Oid typid);
-extern void rollout_store_record(struct TupleTableSlot *slot, json_t *record,
-								 Relation rel, RolloutColumn *columns,
-								 int ncolumns, MemoryContext cxt);
 extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
 								  size_t len, const char *method,
 								  const char *path);
 extern char *rollout_api_message(const char *body, size_t len);
+
+/* in scan.c */
+extern RolloutScan *rollout_scan_create(Relation rel, RolloutOptions *opts,
+										RolloutConn *conn,
+										RolloutColumn *columns, int ncolumns,
+										const char *resource, int page_size,
+										int concurrency, MemoryContext parent);
+extern void rollout_scan_list(RolloutScan *s, const char *filter_query);
+extern void rollout_scan_ids(RolloutScan *s, List *ids);
+extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
+							  MemoryContext row_cxt);
 
 /* in pushdown.c */
 extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
