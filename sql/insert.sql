@@ -92,3 +92,64 @@ BEGIN;
 INSERT INTO people_w (first_name, last_name) VALUES ('Kept', 'Anyway');
 ROLLBACK;
 SELECT count(*) AS kept FROM people_w WHERE first_name = 'Kept';
+
+-- === AFTER ROW triggers and WITH CHECK OPTION see the record Rollout
+-- === answered: its id and the defaults it filled in (stage 'Lead')
+CREATE TABLE trigger_log (op text, id text, first_name text, stage text,
+                          has_created boolean);
+CREATE FUNCTION log_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO trigger_log VALUES (TG_OP, OLD.id, OLD.first_name, OLD.stage,
+                                    OLD.created IS NOT NULL);
+    RETURN OLD;
+  END IF;
+  INSERT INTO trigger_log VALUES (TG_OP, NEW.id, NEW.first_name, NEW.stage,
+                                  NEW.created IS NOT NULL);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER people_w_after_insert AFTER INSERT ON people_w
+  FOR EACH ROW EXECUTE FUNCTION log_row();
+INSERT INTO people_w (first_name, last_name) VALUES ('Trig', 'One');
+INSERT INTO people_w (first_name, last_name)
+SELECT 'Trig', 'Row ' || g FROM generate_series(1, 3) g;
+SELECT op, id IS NOT NULL AS has_id, first_name, stage, has_created,
+       id IN (SELECT id FROM people_w WHERE first_name = 'Trig') AS id_is_the_records
+FROM trigger_log ORDER BY id;
+DROP TRIGGER people_w_after_insert ON people_w;
+CREATE VIEW leads AS SELECT * FROM people_w WHERE stage = 'Lead'
+  WITH CHECK OPTION;
+INSERT INTO leads (first_name, last_name) VALUES ('Checked', 'Lead');
+DROP VIEW leads;
+
+-- === the id in a field '*' value is refused like the id column; a null
+-- === id is no id; no other column may write the field id either
+\! test/emu log-clear
+INSERT INTO people_w (first_name, last_name, attrs)
+VALUES ('Id', 'In Attrs', '{"id": "99", "jobTitle": "Forger"}');
+INSERT INTO people_w (first_name, last_name, attrs)
+VALUES ('Id', 'Null', '{"id": null, "jobTitle": "Honest"}')
+RETURNING id <> '99' AS assigned_by_rollout, attrs->>'jobTitle' AS job_title;
+CREATE FOREIGN TABLE people_id2 (
+  id text,
+  crm_id text OPTIONS (field 'id'),
+  under_id text OPTIONS (field 'id.inner'),
+  first_name text, last_name text
+) SERVER rollout OPTIONS (resource 'people');
+INSERT INTO people_id2 (crm_id, first_name, last_name) VALUES ('98', 'a', 'b');
+INSERT INTO people_id2 (under_id, first_name, last_name) VALUES ('97', 'a', 'b');
+DROP FOREIGN TABLE people_id2;
+\! test/emu key POST '^/api/people$' id
+
+-- === ON CONFLICT DO NOTHING is refused: Rollout has nothing to conflict on
+\! test/emu log-clear
+INSERT INTO people_w (first_name, last_name) VALUES ('On', 'Conflict')
+ON CONFLICT DO NOTHING;
+CREATE TABLE people_parted (id text, first_name text, last_name text)
+  PARTITION BY LIST (first_name);
+CREATE FOREIGN TABLE people_part_on PARTITION OF people_parted
+  FOR VALUES IN ('On') SERVER rollout OPTIONS (resource 'people');
+INSERT INTO people_parted (first_name, last_name) VALUES ('On', 'Partition')
+ON CONFLICT DO NOTHING;
+DROP TABLE people_parted;
+\! test/emu count POST '.'

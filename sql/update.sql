@@ -57,4 +57,40 @@ EXPLAIN (COSTS OFF) DELETE FROM people_w WHERE id = '11' RETURNING id;
 \! test/emu fault '{"method": "PUT", "status": 400, "body": "{\"errorMessage\": \"stage is unknown\"}"}'
 UPDATE people_w SET stage = 'Nope' WHERE id = '11';
 \! test/emu faults-clear
+
+-- === AFTER ROW triggers: UPDATE's NEW is the record Rollout answered (it
+-- === recomputes name), DELETE's OLD the record as it was
+\! test/emu reset
+CREATE FOREIGN TABLE people_named (id text, first_name text, last_name text,
+                                   name text, stage text)
+  SERVER rollout OPTIONS (resource 'people');
+CREATE FUNCTION log_named() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    INSERT INTO trigger_log VALUES (TG_OP, OLD.id, OLD.name, OLD.stage, NULL);
+    RETURN OLD;
+  END IF;
+  INSERT INTO trigger_log VALUES (TG_OP, NEW.id, NEW.name, NEW.stage, NULL);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER people_named_after AFTER UPDATE OR DELETE ON people_named
+  FOR EACH ROW EXECUTE FUNCTION log_named();
+TRUNCATE trigger_log;
+\! test/emu log-clear
+UPDATE people_named SET first_name = 'Augusta' WHERE id = '12';
+DELETE FROM people_named WHERE id = '13';
+SELECT op, id, first_name AS name, stage FROM trigger_log ORDER BY op;
+\! test/emu paths
+EXPLAIN (COSTS OFF) DELETE FROM people_named WHERE id = '14';
+DROP FOREIGN TABLE people_named;
+
+-- === a field '*' value carrying the row's own id (read back with the
+-- === record) is sent without it; another id is refused, nothing sent
+\! test/emu log-clear
+UPDATE people_w SET attrs = attrs || '{"jobTitle": "Chef"}' WHERE id = '14';
+UPDATE people_w SET attrs = attrs || '{"id": "15"}' WHERE id = '14';
+UPDATE people_w SET attrs = '{"id": null}' WHERE id = '14';
+\! test/emu key PUT '.' id
+\! test/emu key PUT '.' jobTitle
+SELECT id, attrs->>'jobTitle' AS job_title FROM people_w WHERE id = '14';
 \! test/emu reset

@@ -2,16 +2,22 @@
  *
  * modify.c
  *		  Writes: INSERT -> POST /{resource}, UPDATE -> PUT /{resource}/{id},
- *		  DELETE -> DELETE /{resource}/{id}, with RETURNING filled from the
- *		  API's answer, and batches of INSERTs sent concurrently.
+ *		  DELETE -> DELETE /{resource}/{id}, with the row filled from the
+ *		  API's answer when RETURNING, WITH CHECK OPTION or an AFTER ROW
+ *		  trigger needs it, and batches of INSERTs sent concurrently.
  *
  * Rules kept here:
  *	- a body is built, and every value converted to JSON, before anything is
  *	  sent: a value JSON cannot hold (NaN, ...) is an error with nothing sent;
- *	- the id column identifies the row: it is never sent, cannot be set by
- *	  an INSERT (the CRM assigns it) nor changed by an UPDATE;
- *	- writes are not transactional: when a batch fails part-way, the error
- *	  says how many rows this statement created and their ids;
+ *	- everything sent is UTF-8: a body and an id are converted from the
+ *	  database encoding; a SQL_ASCII database's bytes must already be UTF-8;
+ *	- the id identifies the row: no body carries the key "id", whatever
+ *	  writes it (the id column, another column with field 'id', the keys of
+ *	  a field '*' value): an INSERT cannot set it (the CRM assigns it), an
+ *	  UPDATE cannot change it;
+ *	- writes are not transactional: whenever the API may have acted (a 2xx
+ *	  whose answer is then unreadable included), the error says how many
+ *	  rows this statement created, updated or deleted and their ids;
  *	- retries follow http.c: a POST only when the API cannot have acted, PUT
  *	  and DELETE like reads; a DELETE whose retry finds the record gone
  *	  (404) has done its work.
@@ -21,6 +27,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "common/string.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
@@ -30,7 +37,9 @@
 #include "optimizer/inherit.h"
 #include "optimizer/pathnode.h"
 #include "parser/parsetree.h"
+#include "mb/pg_wchar.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -44,7 +53,9 @@
 enum RolloutModifyPrivate
 {
 	ModifyPrivateTargetAttrs,	/* Integer list: the columns sent */
-	ModifyPrivateReturning,		/* Integer: 1 when RETURNING is asked */
+	ModifyPrivateRetrieve,		/* Integer: 1 when the row is filled from the
+								 * API's answer (RETURNING, WITH CHECK OPTION,
+								 * AFTER ROW trigger) */
 	ModifyPrivateResource		/* String: the collection path */
 };
 
@@ -56,16 +67,16 @@ typedef struct RolloutModifyState
 	RolloutConn *conn;
 	const char *resource;
 	List	   *target_attrs;
-	bool		returning;
+	bool		retrieve;		/* fill the row from the API's answer */
 	int			ncolumns;
 	RolloutColumn *columns;		/* every live column, for bodies and RETURNING */
 	AttrNumber	id_attno;		/* the table's id column, or 0 */
 	AttrNumber	junk_attno;		/* rollout_id in the subplan's output */
 	MemoryContext temp_cxt;		/* reset per row or batch */
 
-	/* rows this statement created, for the error of a later failure */
-	int64		created;
-	StringInfoData created_ids;
+	/* rows this statement acted on, for the error of a later failure */
+	int64		acted;
+	StringInfoData acted_ids;
 	int			ids_listed;
 
 	RolloutColumn *cur_column;	/* error context while building a body */
@@ -78,6 +89,9 @@ typedef struct BodyEntry
 	char	   *json;
 	bool		weak;			/* from a field '*' column: columns win */
 } BodyEntry;
+
+static void fill_row(RolloutModifyState *st, TupleTableSlot *slot,
+					 RolloutPage *record);
 
 static AttrNumber
 find_id_attno(Relation rel)
@@ -126,6 +140,46 @@ id_cannot_change(Relation rel)
 			 errdetail("The id identifies the CRM record; Rollout assigns it.")));
 }
 
+/*
+ * ON CONFLICT has nothing to detect yet: Rollout has no unique key an
+ * INSERT could conflict on, so DO NOTHING would silently create the record.
+ */
+static void
+refuse_on_conflict(OnConflictAction action, Relation rel)
+{
+	if (action != ONCONFLICT_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errdetail("Rollout has no unique key to detect a conflict on: the record would be created anyway."),
+				 errhint("Look the record up first (for example by e-mail) and insert only when it is absent.")));
+}
+
+/*
+ * Must the row come back from the API's answer?  For RETURNING, a WITH
+ * CHECK OPTION and the NEW row of an AFTER ROW trigger, as postgres_fdw
+ * retrieves the remote row for them.  A DELETE's AFTER ROW trigger sees
+ * the OLD row the scan read (its whole-row junk column), so only its
+ * RETURNING needs the record read before deleting it.
+ */
+static bool
+must_retrieve(CmdType operation, TriggerDesc *trig, bool returning,
+			  bool check_options)
+{
+	if (returning)
+		return true;
+	switch (operation)
+	{
+		case CMD_INSERT:
+			return check_options || (trig && trig->trig_insert_after_row);
+		case CMD_UPDATE:
+			return check_options || (trig && trig->trig_update_after_row);
+		default:
+			return false;
+	}
+}
+
 List *
 rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 						 Index resultRelation, int subplan_index)
@@ -135,8 +189,11 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	TupleDesc	desc = RelationGetDescr(rel);
 	List	   *target_attrs = NIL;
 	bool		returning;
+	bool		check_options;
+	bool		retrieve;
 	RolloutOptions *opts;
 
+	refuse_on_conflict(plan->onConflictAction, rel);
 	if (plan->operation == CMD_INSERT)
 	{
 		for (int i = 0; i < desc->natts; i++)
@@ -164,17 +221,21 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 
 	returning = plan->returningLists != NIL &&
 		list_nth(plan->returningLists, subplan_index) != NIL;
+	check_options = plan->withCheckOptionLists != NIL &&
+		list_nth(plan->withCheckOptionLists, subplan_index) != NIL;
+	retrieve = must_retrieve(plan->operation, rel->trigdesc, returning,
+							 check_options);
 	opts = rollout_get_options(GetForeignTable(rte->relid)->serverid,
 							   InvalidOid, rte->relid);
 	table_close(rel, NoLock);
 
-	return list_make3(target_attrs, makeInteger(returning ? 1 : 0),
+	return list_make3(target_attrs, makeInteger(retrieve ? 1 : 0),
 					  makeString(pstrdup(opts->resource)));
 }
 
 static RolloutModifyState *
 create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
-					List *target_attrs, bool returning)
+					List *target_attrs, bool retrieve)
 {
 	RolloutModifyState *st = palloc0(sizeof(RolloutModifyState));
 	Relation	rel = rinfo->ri_RelationDesc;
@@ -197,7 +258,7 @@ create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	st->conn = rollout_get_conn(GetUserMapping(userid, serverid));
 	st->resource = st->opts->resource;
 	st->target_attrs = target_attrs;
-	st->returning = returning;
+	st->retrieve = retrieve;
 	st->id_attno = find_id_attno(rel);
 	st->columns = palloc0(sizeof(RolloutColumn) * Max(desc->natts, 1));
 	for (int i = 0; i < desc->natts; i++)
@@ -206,7 +267,7 @@ create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "rollout_fdw modify",
 										 ALLOCSET_DEFAULT_SIZES);
-	initStringInfo(&st->created_ids);
+	initStringInfo(&st->acted_ids);
 	return st;
 }
 
@@ -223,7 +284,7 @@ rolloutBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							 (List *) list_nth(fdw_private,
 											   ModifyPrivateTargetAttrs),
 							 intVal(list_nth(fdw_private,
-											 ModifyPrivateReturning)) != 0);
+											 ModifyPrivateRetrieve)) != 0);
 	if (mtstate->operation != CMD_INSERT)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
@@ -246,13 +307,19 @@ rolloutBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 
 	if (estate == NULL)
 		elog(ERROR, "rollout_fdw: no executor state for an insert");
+	/* rows routed to a partition by INSERT ... ON CONFLICT */
+	if (mtstate->ps.plan != NULL)
+		refuse_on_conflict(((ModifyTable *) mtstate->ps.plan)->onConflictAction,
+						   rinfo->ri_RelationDesc);
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped &&
 			!TupleDescAttr(desc, i)->attgenerated)
 			target_attrs = lappend_int(target_attrs, i + 1);
-	rinfo->ri_FdwState = create_modify_state(rinfo, estate, CMD_INSERT,
-											 target_attrs,
-											 rinfo->ri_returningList != NIL);
+	rinfo->ri_FdwState =
+		create_modify_state(rinfo, estate, CMD_INSERT, target_attrs,
+							must_retrieve(CMD_INSERT, rinfo->ri_TrigDesc,
+										  rinfo->ri_returningList != NIL,
+										  rinfo->ri_WithCheckOptions != NIL));
 }
 
 static void
@@ -288,36 +355,132 @@ write_path(RolloutColumn *col)
 	return col->path;
 }
 
-/* The keys of a field '*' value (a JSON object) as weak entries. */
-static List *
-whole_record_entries(List *entries, RolloutColumn *col, Datum value)
+/*
+ * Text sent to Rollout, which reads UTF-8: converted from the database
+ * encoding.  A SQL_ASCII database knows no encoding: its bytes go as they
+ * are, and must be UTF-8 already (pg_server_to_any does not check them).
+ */
+static char *
+api_text(const char *text)
 {
-	Oid			typoutput;
-	bool		varlena;
-	char	   *text;
-	json_t	   *root;
-	const char *key;
-	json_t	   *item;
+	size_t		len = strlen(text);
 
-	getTypeOutputInfo(col->typid, &typoutput, &varlena);
-	text = OidOutputFunctionCall(typoutput, value);
-	root = rollout_json_parse(CurrentMemoryContext, text, strlen(text),
-							  "writing", col->attname);
-	if (!json_is_object(root))
+	if (GetDatabaseEncoding() != PG_SQL_ASCII)
+		return pg_server_to_any(text, len, PG_UTF8);
+	if (!pg_verify_mbstr(PG_UTF8, text, len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("text sent to Rollout is not valid UTF-8"),
+				 errdetail("A SQL_ASCII database passes its bytes to Rollout as they are, and Rollout reads only UTF-8; nothing was sent."),
+				 errhint("Store text in this database as UTF-8, or use a database with a real encoding.")));
+	return unconstify(char *, text);
+}
+
+/* Is this JSON text the row's id, as a string or as a number? */
+static bool
+is_row_id(const char *json, const char *row_id)
+{
+	StringInfoData quoted;
+
+	if (strcmp(json, row_id) == 0)
+		return true;
+	initStringInfo(&quoted);
+	escape_json(&quoted, row_id);
+	return strcmp(json, quoted.data) == 0;
+}
+
+/*
+ * Add a key of the body, unless it writes the record's id.  No body sends
+ * the key "id", whatever writes it: an INSERT cannot set it (a null asks
+ * for nothing and is dropped); an UPDATE drops the row's own id (a field
+ * '*' value read back with the record carries it) and refuses any other.
+ * row_id is the id of the row an UPDATE acts on, NULL for an INSERT.
+ */
+static List *
+add_entry(RolloutModifyState *st, List *entries, List *path, char *json,
+		  bool weak, const char *row_id)
+{
+	BodyEntry  *e;
+
+	if (GetDatabaseEncoding() == PG_SQL_ASCII)
+	{
+		ListCell   *lc;
+
+		/* checked here for an error naming the column */
+		foreach(lc, path)
+			(void) api_text(strVal(lfirst(lc)));
+		(void) api_text(json);
+	}
+	if (strcmp(strVal(linitial(path)), "id") == 0)
+	{
+		bool		scalar = list_length(path) == 1;
+
+		if (row_id == NULL && scalar && strcmp(json, "null") == 0)
+			return entries;
+		if (row_id == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("cannot set the id of a new record of foreign table \"%s\"",
+							RelationGetRelationName(st->rel)),
+					 errdetail("Column \"%s\" writes the field \"id\"; Rollout assigns the id of a new record.",
+							   st->cur_column->attname),
+					 errhint("Leave \"id\" out of the value, or make it null.")));
+		if (scalar && is_row_id(json, row_id))
+			return entries;
+		id_cannot_change(st->rel);
+	}
+	e = palloc0(sizeof(BodyEntry));
+	e->path = path;
+	e->json = json;
+	e->weak = weak;
+	return lappend(entries, e);
+}
+
+/*
+ * The keys of a field '*' value (a JSON object) as weak entries.  The
+ * value is read as jsonb: its text stays in the database encoding like
+ * every other value of the body, and its numbers stay exact.
+ */
+static List *
+whole_record_entries(RolloutModifyState *st, List *entries,
+					 RolloutColumn *col, Datum value, const char *row_id)
+{
+	Jsonb	   *jb;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (getBaseType(col->typid) == JSONBOID)
+		jb = DatumGetJsonbP(value);
+	else
+	{
+		Oid			typoutput;
+		bool		varlena;
+
+		getTypeOutputInfo(col->typid, &typoutput, &varlena);
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(OidOutputFunctionCall(typoutput, value))));
+	}
+	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a field '*' column must hold a JSON object to be written")));
-	json_object_foreach(root, key, item)
-	{
-		BodyEntry  *e = palloc0(sizeof(BodyEntry));
-		StringInfoData buf;
 
-		initStringInfo(&buf);
-		rollout_json_append(&buf, item);
-		e->path = list_make1(makeString(pstrdup(key)));
-		e->json = buf.data;
-		e->weak = true;
-		entries = lappend(entries, e);
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		Jsonb	   *item;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		Assert(tok == WJB_VALUE);
+		item = JsonbValueToJsonb(&v);
+		entries = add_entry(st, entries, list_make1(makeString(key)),
+							JsonbToCString(NULL, &item->root, VARSIZE(item)),
+							true, row_id);
 	}
 	return entries;
 }
@@ -368,12 +531,13 @@ emit_object(StringInfo buf, List *entries, int depth)
 }
 
 /*
- * The JSON body of a row: the given columns through their field mapping.
- * INSERT leaves NULLs out; UPDATE sends them as null (to clear a field).
- * The keys of a field '*' column are merged in, the other columns winning.
+ * The JSON body of a row, in UTF-8: the given columns through their field
+ * mapping.  INSERT (row_id NULL) leaves NULLs out; UPDATE (row_id the id
+ * of its row) sends them as null, to clear a field.  The keys of a field
+ * '*' column are merged in, the other columns winning.
  */
 static char *
-build_body(RolloutModifyState *st, TupleTableSlot *slot, bool skip_nulls)
+build_body(RolloutModifyState *st, TupleTableSlot *slot, const char *row_id)
 {
 	List	   *entries = NIL;
 	List	   *strong_keys = NIL;
@@ -411,24 +575,25 @@ build_body(RolloutModifyState *st, TupleTableSlot *slot, bool skip_nulls)
 								   col->attname)));
 			continue;
 		}
-		if (isnull && (skip_nulls || col->whole_record))
+		if (isnull && (row_id == NULL || col->whole_record))
 			continue;
 		if (col->whole_record)
-			entries = whole_record_entries(entries, col, value);
+			entries = whole_record_entries(st, entries, col, value, row_id);
 		else
 		{
-			BodyEntry  *e = palloc0(sizeof(BodyEntry));
 			StringInfoData json;
+			int			before = list_length(entries);
 
 			initStringInfo(&json);
 			if (isnull)
 				appendStringInfoString(&json, "null");
 			else
 				rollout_datum_to_json(&json, value, col->typid);
-			e->path = write_path(col);
-			e->json = json.data;
-			entries = lappend(entries, e);
-			strong_keys = lappend(strong_keys, linitial(e->path));
+			entries = add_entry(st, entries, write_path(col), json.data,
+								false, row_id);
+			if (list_length(entries) > before)
+				strong_keys = lappend(strong_keys,
+									  linitial(((BodyEntry *) llast(entries))->path));
 		}
 	}
 	st->cur_column = NULL;
@@ -450,141 +615,223 @@ build_body(RolloutModifyState *st, TupleTableSlot *slot, bool skip_nulls)
 
 	initStringInfo(&buf);
 	emit_object(&buf, kept, 0);
-	return buf.data;
+	return api_text(buf.data);
 }
 
+/* What the rows this statement acted on became, for the error context. */
 static void
-created_rows_callback(void *arg)
+acted_rows_callback(void *arg)
 {
 	RolloutModifyState *st = (RolloutModifyState *) arg;
+	const char *done = st->operation == CMD_INSERT ? "created" :
+		st->operation == CMD_UPDATE ? "updated" : "deleted";
 
-	if (st->created > 0)
-		errcontext("%lld row(s) of this statement were created in the CRM before the failure and stay there (a ROLLBACK cannot undo them); ids: %s%s",
-				   (long long) st->created, st->created_ids.data,
-				   st->created > st->ids_listed ? ", ..." : "");
+	if (st->acted > 0)
+		errcontext("%lld row(s) of this statement were %s in the CRM before the failure and stay %s (a ROLLBACK cannot undo them); ids: %s%s",
+				   (long long) st->acted, done,
+				   st->operation == CMD_INSERT ? "there" : done,
+				   st->acted_ids.data,
+				   st->acted > st->ids_listed ? ", ..." : "");
 }
 
-/* Raise the error of a failed job, saying what the statement created. */
+/* Push the error context saying what this statement did to the CRM. */
 static void
-report_failure(RolloutModifyState *st, RolloutHttpJob *job)
+push_acted_context(RolloutModifyState *st, ErrorContextCallback *errcb)
 {
-	ErrorContextCallback errcb;
-
-	errcb.callback = created_rows_callback;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	rollout_http_raise_failure(st->opts, job);
-	rollout_check_status(job->method, job->label, &job->resp);
-	error_context_stack = errcb.previous;
+	errcb->callback = acted_rows_callback;
+	errcb->arg = st;
+	errcb->previous = error_context_stack;
+	error_context_stack = errcb;
 }
 
+/*
+ * Add an id to the list of rows acted on (st->acted is counted by the
+ * caller): NULL when the answer did not say it.  An id from the API is
+ * UTF-8; it is listed only when it is ASCII, which reads the same in any
+ * database encoding.
+ */
 static void
-remember_created(RolloutModifyState *st, json_t *record)
+remember_id(RolloutModifyState *st, const char *id)
 {
-	json_t	   *id = json_is_object(record) ? json_object_get(record, "id") : NULL;
-
-	/* created_ids lives in the query context: appending keeps it there */
-	st->created++;
+	if (id != NULL && !pg_is_ascii(id))
+		id = "(not ASCII)";
+	/* acted_ids lives in the query context: appending keeps it there */
 	if (st->ids_listed < MAX_IDS_LISTED)
 	{
-		appendStringInfo(&st->created_ids, "%s%s",
+		appendStringInfo(&st->acted_ids, "%s%s",
 						 st->ids_listed > 0 ? ", " : "",
-						 id ? rollout_json_scalar_text(id) : "(unknown)");
+						 id ? id : "(unknown)");
 		st->ids_listed++;
 	}
 }
 
 /*
- * Store the record a response carries in slot (decoded like a scan's
- * records); false when the body is not one JSON object.
+ * Read a write's 2xx answer: the record, a JSON object with an id, or NULL
+ * with *problem saying what is wrong with it.  Raises no error of its own:
+ * the API has acted, and the caller's error must say so.  Errors other than
+ * an unreadable body (a cancel, out of memory) pass through, under the
+ * caller's error context.
  */
-static bool
-store_record_body(RolloutModifyState *st, RolloutResponse *resp,
-				  const char *method, TupleTableSlot *slot)
+static RolloutPage *
+read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
+			const char *label, char **problem)
 {
-	MemoryContext old = MemoryContextSwitchTo(st->temp_cxt);
-	RolloutPage *page = rollout_decode_record(resp->body, resp->body_len,
-											  psprintf("%s /%s", method,
-													   st->resource),
-											  st->columns, st->ncolumns);
+	MemoryContext old = CurrentMemoryContext;
+	RolloutPage *volatile root = NULL;
 
-	MemoryContextSwitchTo(old);
-	if (page->nrecords != 1 || !page->records[0].is_object)
-		return false;
-	rollout_store_record(slot, page, 0, st->rel, st->columns, st->ncolumns,
-						 st->temp_cxt);
-	return true;
+	if (resp->body_len == 0)
+	{
+		*problem = pstrdup("The answer has no body.");
+		return NULL;
+	}
+	PG_TRY();
+	{
+		MemoryContextSwitchTo(st->temp_cxt);
+		root = rollout_decode_record(resp->body, resp->body_len,
+									 psprintf("%s %s", method, label),
+									 st->columns, st->ncolumns);
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/*
+		 * The parser holds nothing but memory of temp_cxt (its document is
+		 * released with it): a parse error caught here leaves nothing behind.
+		 */
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+			PG_RE_THROW();
+		FlushErrorState();
+		*problem = psprintf("%s%s%s", edata->message,
+							edata->detail ? ": " : ".",
+							edata->detail ? edata->detail : "");
+		FreeErrorData(edata);
+		return NULL;
+	}
+	PG_END_TRY();
+
+	if (root->nrecords != 1 || !root->records[0].is_object)
+	{
+		*problem = pstrdup("The answer is JSON but not an object.");
+		return NULL;
+	}
+	if (rollout_record_id(root, 0) == NULL)
+	{
+		*problem = pstrdup("The answer has no \"id\".");
+		return NULL;
+	}
+	return root;
 }
 
-/* Parse a write's answer: the record (a JSON object), or NULL. */
-static json_t *
-answer_record(RolloutModifyState *st, RolloutHttpJob *job)
+/*
+ * Fill a slot from the record Rollout answered: every row that goes back
+ * to the executor filled (RETURNING, WITH CHECK OPTION, AFTER ROW
+ * triggers) is stored here, and only here.
+ */
+static void
+fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
 {
-	json_t	   *root;
-
-	if (job->resp.body_len == 0)
-		return NULL;
-	root = rollout_json_parse(st->temp_cxt, job->resp.body,
-							  job->resp.body_len, job->method, job->label);
-	return json_is_object(root) ? root : NULL;
+	rollout_store_record(slot, record, 0, st->rel, st->columns, st->ncolumns,
+						 st->temp_cxt);
 }
 
 /*
  * POST each row, all of them in flight at once (paced by the rate
- * limiter).  With RETURNING (a batch of one) the row is replaced by the
- * record the API answered.  A failure is raised once every request of the
- * batch has finished, so the error can say what was created.
+ * limiter), then read every answer.  Every 2xx counts as created, even
+ * when its answer is then unreadable: a failure is raised once every
+ * request of the batch has finished, and the error says what was created.
+ * When the rows must come back (a batch of one) each is replaced by the
+ * record the API answered.
  */
 static void
 insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 {
 	MemoryContext old;
 	RolloutHttpJob *jobs;
+	RolloutPage **records;
 	char	   *url;
 	char	   *label;
+	char	   *problem = NULL;
 	int			failed = -1;
+	int			created = 0;
+	int			unreadable = 0;
+	ErrorContextCallback errcb;
 
 	MemoryContextReset(st->temp_cxt);
 	old = MemoryContextSwitchTo(st->temp_cxt);
+	push_acted_context(st, &errcb);
 
 	url = psprintf("%s/%s", st->opts->api_url, st->resource);
 	label = psprintf("/%s", st->resource);
 	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	records = palloc0(sizeof(RolloutPage *) * n);
 	for (int i = 0; i < n; i++)
 	{
 		jobs[i].method = "POST";
 		jobs[i].url = url;
 		jobs[i].label = label;
-		jobs[i].body = build_body(st, slots[i], true);
+		jobs[i].body = build_body(st, slots[i], NULL);
 	}
 
 	rollout_api_run(st->conn, st->opts, jobs, n, true);
 
+	/* count first: whatever happens next, these exist */
 	for (int i = 0; i < n; i++)
 	{
 		if (jobs[i].failure == ROLLOUT_FAIL_NONE &&
 			jobs[i].resp.status >= 200 && jobs[i].resp.status <= 299)
-			remember_created(st, answer_record(st, &jobs[i]));
+			created++;
 		else if (failed < 0)
 			failed = i;
 	}
-	if (failed >= 0)
-		report_failure(st, &jobs[failed]);
+	st->acted += created;
+	for (int i = 0; i < n; i++)
+	{
+		char	   *why;
 
-	if (st->returning)
-		for (int i = 0; i < n; i++)
+		if (jobs[i].failure != ROLLOUT_FAIL_NONE ||
+			jobs[i].resp.status < 200 || jobs[i].resp.status > 299)
+			continue;
+		records[i] = read_answer(st, &jobs[i].resp, "POST", label, &why);
+		if (records[i] == NULL)
 		{
-			json_t	   *record = answer_record(st, &jobs[i]);
-
-			if (record == NULL)
-				ereport(ERROR,
-						(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-						 errmsg("Rollout answered POST %s without the created record",
-								label),
-						 errdetail("The record was created; RETURNING cannot show it.")));
-			store_record_body(st, &jobs[i].resp, "POST", slots[i]);
+			unreadable++;
+			if (problem == NULL)
+				problem = why;
 		}
+		remember_id(st, records[i] ? rollout_record_id(records[i], 0) : NULL);
+	}
+	if (failed >= 0)
+	{
+		rollout_http_raise_failure(st->opts, &jobs[failed]);
+		rollout_check_status(jobs[failed].method, jobs[failed].label,
+							 &jobs[failed].resp);
+	}
+	if (unreadable > 0)
+	{
+		if (created == 1)
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout created the record but its answer to POST %s could not be read",
+							label),
+					 errdetail_internal("%s", problem),
+					 errhint("The record exists in the CRM: running the statement again would create it twice.")));
+		ereport(ERROR,
+				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+				 errmsg("Rollout created %d records but %d of its answers to POST %s could not be read",
+						created, unreadable, label),
+				 errdetail_internal("%s", problem),
+				 errhint("The records exist in the CRM: running the statement again would create them twice.")));
+	}
+
+	if (st->retrieve)
+		for (int i = 0; i < n; i++)
+			fill_row(st, slots[i], records[i]);
+	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(old);
 }
 
@@ -627,7 +874,7 @@ rolloutGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 							   InvalidOid, RelationGetRelid(rel))->batch_size;
 }
 
-/* The id of the row an UPDATE or DELETE acts on, as text for the URL. */
+/* The id of the row an UPDATE or DELETE acts on, as text. */
 static char *
 row_id(RolloutModifyState *st, TupleTableSlot *planSlot)
 {
@@ -647,13 +894,17 @@ row_id(RolloutModifyState *st, TupleTableSlot *planSlot)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
-/* Send one request about one record; returns its response. */
+/*
+ * Send one request about one record; returns its response.  The id goes
+ * into the URL in UTF-8, percent-encoded.
+ */
 static RolloutResponse
 record_request(RolloutModifyState *st, const char *method, const char *id,
 			   const char *body)
 {
 	RolloutResponse resp;
-	char	   *path = psprintf("/%s/%s", st->resource, rollout_escape(id));
+	char	   *path = psprintf("/%s/%s", st->resource,
+								rollout_escape(api_text(id)));
 
 	rollout_api_request(st->conn, st->opts, method, st->opts->api_url, path,
 						NULL, body, true, &resp);
@@ -662,28 +913,26 @@ record_request(RolloutModifyState *st, const char *method, const char *id,
 	return resp;
 }
 
-static void
-store_answer(RolloutModifyState *st, RolloutResponse *resp,
-			 const char *method, TupleTableSlot *slot)
-{
-	if (!store_record_body(st, resp, method, slot))
-		ereport(ERROR,
-				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-				 errmsg("Rollout answered %s /%s/{id} without the record",
-						method, st->resource)));
-}
-
 /*
  * Start work on the row an UPDATE or DELETE acts on: a fresh temporary
- * context (returned switched to, the previous one in *old) and its id.
+ * context (returned switched to, the previous one in *old), the error
+ * context saying what the statement did so far, and the row's id.
  */
 static char *
 begin_row(RolloutModifyState *st, TupleTableSlot *planSlot,
-		  MemoryContext *old)
+		  MemoryContext *old, ErrorContextCallback *errcb)
 {
 	MemoryContextReset(st->temp_cxt);
 	*old = MemoryContextSwitchTo(st->temp_cxt);
+	push_acted_context(st, errcb);
 	return row_id(st, planSlot);
+}
+
+static void
+end_row(MemoryContext old, ErrorContextCallback *errcb)
+{
+	error_context_stack = errcb->previous;
+	MemoryContextSwitchTo(old);
 }
 
 TupleTableSlot *
@@ -692,15 +941,34 @@ rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 {
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
-	char	   *id = begin_row(st, planSlot, &old);
+	ErrorContextCallback errcb;
+	char	   *id = begin_row(st, planSlot, &old, &errcb);
 	RolloutResponse resp;
+	RolloutPage *record;
+	char	   *problem;
 
-	resp = record_request(st, "PUT", id, build_body(st, slot, false));
-	MemoryContextSwitchTo(old);
+	resp = record_request(st, "PUT", id, build_body(st, slot, id));
 	if (resp.status == 404)
+	{
+		end_row(old, &errcb);
 		return NULL;			/* gone since the scan: not updated */
-	if (st->returning)
-		store_answer(st, &resp, "PUT", slot);
+	}
+	st->acted++;
+	remember_id(st, id);
+	if (st->retrieve)
+	{
+		record = read_answer(st, &resp, "PUT",
+							 psprintf("/%s/%s", st->resource, id), &problem);
+		if (record == NULL)
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout updated the record %s but its answer to PUT /%s/{id} could not be read",
+							id, st->resource),
+					 errdetail_internal("%s", problem),
+					 errhint("The update was done; RETURNING and triggers cannot see the record as Rollout holds it.")));
+		fill_row(st, slot, record);
+	}
+	end_row(old, &errcb);
 	return slot;
 }
 
@@ -710,39 +978,45 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 {
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
-	char	   *id = begin_row(st, planSlot, &old);
+	ErrorContextCallback errcb;
+	char	   *id = begin_row(st, planSlot, &old, &errcb);
 	RolloutResponse resp;
 
-	if (st->returning)
+	if (st->retrieve)
 	{
 		/* the deleted record, as it was: DELETE answers only [] */
+		RolloutPage *record;
+		char	   *problem;
+
 		resp = record_request(st, "GET", id, NULL);
 		if (resp.status == 404)
 		{
-			MemoryContextSwitchTo(old);
+			end_row(old, &errcb);
 			return NULL;
 		}
-		store_answer(st, &resp, "GET", slot);
+		record = read_answer(st, &resp, "GET",
+							 psprintf("/%s/%s", st->resource, id), &problem);
+		if (record == NULL)
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout's answer to GET /%s/{id} for record %s could not be read",
+							st->resource, id),
+					 errdetail_internal("%s", problem),
+					 errhint("The record was not deleted.")));
+		fill_row(st, slot, record);
 	}
 	resp = record_request(st, "DELETE", id, NULL);
-	MemoryContextSwitchTo(old);
 
 	/* 404 after a retry: an earlier attempt did delete it */
 	if (resp.status == 404 && resp.retries == 0)
+	{
+		end_row(old, &errcb);
 		return NULL;
+	}
+	st->acted++;
+	remember_id(st, id);
+	end_row(old, &errcb);
 	return slot;
-}
-
-void
-rolloutEndForeignModify(EState *estate, ResultRelInfo *rinfo)
-{
-	/* everything lives in the executor's query context */
-}
-
-void
-rolloutEndForeignInsert(EState *estate, ResultRelInfo *rinfo)
-{
-	/* as EndForeignModify */
 }
 
 int
@@ -757,8 +1031,8 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							ExplainState *es)
 {
 	const char *resource = strVal(list_nth(fdw_private, ModifyPrivateResource));
-	bool		returning = intVal(list_nth(fdw_private,
-											ModifyPrivateReturning)) != 0;
+	bool		retrieve = intVal(list_nth(fdw_private,
+										   ModifyPrivateRetrieve)) != 0;
 
 	switch (mtstate->operation)
 	{
@@ -775,7 +1049,7 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			break;
 		case CMD_DELETE:
 			ExplainPropertyText("Rollout Request",
-								returning ?
+								retrieve ?
 								psprintf("GET /%s/{id}, then DELETE /%s/{id}",
 										 resource, resource) :
 								psprintf("DELETE /%s/{id}", resource), es);

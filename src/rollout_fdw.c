@@ -670,9 +670,7 @@ rollout_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignModifyBatchSize = rolloutGetForeignModifyBatchSize;
 	routine->ExecForeignUpdate = rolloutExecForeignUpdate;
 	routine->ExecForeignDelete = rolloutExecForeignDelete;
-	routine->EndForeignModify = rolloutEndForeignModify;
 	routine->BeginForeignInsert = rolloutBeginForeignInsert;
-	routine->EndForeignInsert = rolloutEndForeignInsert;
 	routine->IsForeignRelUpdatable = rolloutIsForeignRelUpdatable;
 	routine->ExplainForeignModify = rolloutExplainForeignModify;
 	routine->ImportForeignSchema = rolloutImportForeignSchema;

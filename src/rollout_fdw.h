@@ -481,8 +481,6 @@ extern TupleTableSlot *rolloutExecForeignDelete(EState *estate,
 												ResultRelInfo *rinfo,
 												TupleTableSlot *slot,
 												TupleTableSlot *planSlot);
-extern void rolloutEndForeignModify(EState *estate, ResultRelInfo *rinfo);
-extern void rolloutEndForeignInsert(EState *estate, ResultRelInfo *rinfo);
 extern void rolloutBeginForeignInsert(ModifyTableState *mtstate,
 									  ResultRelInfo *rinfo);
 extern int	rolloutIsForeignRelUpdatable(Relation rel);
