@@ -119,7 +119,7 @@ def rss_anon_kb(pid):
 def measured_query(sql, db, warmup="SELECT 1", interval=0.02):
     """Run sql in a fresh session after warmup, sampling the backend's
     anonymous RSS; returns (seconds, first output line, KB grown at peak)."""
-    proc = subprocess.Popen(["psql", "-X", "-At", "-d", db],
+    proc = subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", db],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     proc.stdin.write("SELECT pg_backend_pid();\n" + warmup + ";\n")
