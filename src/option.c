@@ -5,14 +5,25 @@
  *		  lookup used at run time, and _PG_init.
  *
  * One table drives everything: an option not listed for an object is
- * rejected with the list of valid names for that object; every value is
- * parsed and range-checked when it is set; client_secret is accepted only on
- * a user mapping (server and table options are readable by every role); a
- * non-https URL and ca_file may be set only by a superuser.
+ * rejected with the list of valid names for that object; each entry says
+ * where the value is stored in RolloutOptions and what it defaults to.
+ * One function parses a value, for the validator and again at run time, so
+ * a value means the same in both: numbers are written in decimal (no hex,
+ * no exponent in integers, no NaN or infinity), with a unit where one fits
+ * (PostgreSQL's parse_real and its GUC units); text that goes into a
+ * request header or a JWT claim holds no control character; a column's
+ * field path has no empty key.  A value stored before these rules that
+ * breaks one is an error at use, naming the option and its object.
+ * client_secret is accepted only on a user mapping (server and table
+ * options are readable by every role); a non-https URL and ca_file may be
+ * set only by a superuser.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <ctype.h>
+#include <math.h>
 
 #include <curl/curl.h>
 
@@ -24,20 +35,26 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "rollout_fdw.h"
 
 PG_MODULE_MAGIC;
 
+/* How a value is checked, and the type of its field in RolloutOptions. */
 typedef enum OptKind
 {
-	OPT_URL,
-	OPT_STRING,
-	OPT_INT,
-	OPT_REAL,
-	OPT_RESOURCE,
-	OPT_FIELD
+	OPT_URL,					/* char *: http(s) base URL, no trailing '/' */
+	OPT_STRING,					/* char *: any non-empty text */
+	OPT_HEADER,					/* char *: non-empty, no control character:
+								 * it goes into a request header or a JWT */
+	OPT_INT,					/* int: decimal integer, with a unit if any */
+	OPT_INT64,					/* int64: the same */
+	OPT_REAL,					/* double: finite decimal number */
+	OPT_RESOURCE,				/* char *: collection path */
+	OPT_FIELD					/* column's JSON path: not in RolloutOptions */
 } OptKind;
 
 typedef struct RolloutOptionDef
@@ -45,8 +62,12 @@ typedef struct RolloutOptionDef
 	const char *name;
 	Oid			context;		/* catalog of the object that takes it */
 	OptKind		kind;
+	int			unit;			/* GUC_UNIT_* of a bare number, or 0: none */
 	double		min;			/* numeric range, inclusive */
 	double		max;
+	bool		zero_off;		/* 0 is allowed too: it turns the thing off */
+	size_t		offset;			/* of its field in RolloutOptions */
+	const char *dflt;			/* parsed like a set value; NULL: none */
 	bool		required;
 	bool		superuser_only;
 } RolloutOptionDef;
@@ -56,35 +77,51 @@ typedef struct RolloutOptionDef
 #define TBL ForeignTableRelationId
 #define COL AttributeRelationId
 
+#define NUM(name, ctx, kind, unit, min, max, field, dflt) \
+	{name, ctx, kind, unit, min, max, false, \
+	 offsetof(RolloutOptions, field), dflt, false, false}
+#define TEXT(name, ctx, kind, field, dflt, required, superuser_only) \
+	{name, ctx, kind, 0, 0, 0, false, \
+	 offsetof(RolloutOptions, field), dflt, required, superuser_only}
+
+/*
+ * Ranges: README "Options" states them.  A response body is palloc'd with
+ * its terminating zero, hence MaxAllocSize - 1.  rate_limit is 0 (off) or
+ * 0.1-1000 requests per second: a token is never more than 10 s away.
+ */
 static const RolloutOptionDef option_defs[] = {
-	{"api_url", SRV, OPT_URL, 0, 0, false, false},
-	{"auth_url", SRV, OPT_URL, 0, 0, false, false},
-	{"client_id", SRV, OPT_STRING, 0, 0, false, false},
-	{"page_size", SRV, OPT_INT, 1, 1000, false, false},
-	{"scan_concurrency", SRV, OPT_INT, 1, 64, false, false},
-	{"timeout_ms", SRV, OPT_INT, 100, 86400000, false, false},
-	{"connect_timeout_ms", SRV, OPT_INT, 100, 3600000, false, false},
-	{"max_retries", SRV, OPT_INT, 0, 100, false, false},
-	{"retry_base_ms", SRV, OPT_INT, 1, 3600000, false, false},
-	{"retry_max_ms", SRV, OPT_INT, 1, 3600000, false, false},
-	{"not_ready_timeout_s", SRV, OPT_INT, 0, 86400, false, false},
-	{"rate_limit", SRV, OPT_REAL, 0, 100000, false, false},
-	{"token_ttl_s", SRV, OPT_INT, 60, 3600, false, false},
-	{"batch_size", SRV, OPT_INT, 1, 1000, false, false},
-	{"max_response_bytes", SRV, OPT_INT, 1024, 1073741824, false, false},
-	{"ca_file", SRV, OPT_STRING, 0, 0, false, true},
+	TEXT("api_url", SRV, OPT_URL, api_url, ROLLOUT_DEFAULT_API_URL, false, false),
+	TEXT("auth_url", SRV, OPT_URL, auth_url, ROLLOUT_DEFAULT_AUTH_URL, false, false),
+	TEXT("client_id", SRV, OPT_HEADER, client_id, NULL, false, false),
+	NUM("page_size", SRV, OPT_INT, 0, 1, 1000, page_size, "100"),
+	NUM("scan_concurrency", SRV, OPT_INT, 0, 1, 64, scan_concurrency, "1"),
+	NUM("timeout_ms", SRV, OPT_INT, GUC_UNIT_MS, 100, 86400000, timeout_ms, "30000"),
+	NUM("connect_timeout_ms", SRV, OPT_INT, GUC_UNIT_MS, 100, 3600000,
+		connect_timeout_ms, "10000"),
+	NUM("max_retries", SRV, OPT_INT, 0, 0, 100, max_retries, "5"),
+	NUM("retry_base_ms", SRV, OPT_INT, GUC_UNIT_MS, 1, 3600000, retry_base_ms, "500"),
+	NUM("retry_max_ms", SRV, OPT_INT, GUC_UNIT_MS, 1, 3600000, retry_max_ms, "30000"),
+	NUM("not_ready_timeout_s", SRV, OPT_INT, GUC_UNIT_S, 0, 86400,
+		not_ready_timeout_s, "90"),
+	{"rate_limit", SRV, OPT_REAL, 0, 0.1, 1000, true,
+	 offsetof(RolloutOptions, rate_limit), "50", false, false},
+	NUM("token_ttl_s", SRV, OPT_INT, GUC_UNIT_S, 60, 3600, token_ttl_s, "900"),
+	NUM("batch_size", SRV, OPT_INT, 0, 1, 1000, batch_size, "10"),
+	NUM("max_response_bytes", SRV, OPT_INT64, GUC_UNIT_BYTE, 1024,
+		(double) (MaxAllocSize - 1), max_response_bytes, "64MB"),
+	TEXT("ca_file", SRV, OPT_STRING, ca_file, NULL, false, true),
 
-	{"client_secret", UM, OPT_STRING, 0, 0, true, false},
-	{"user_id", UM, OPT_STRING, 0, 0, true, false},
-	{"credential_id", UM, OPT_STRING, 0, 0, false, false},
-	{"client_id", UM, OPT_STRING, 0, 0, false, false},
+	TEXT("client_secret", UM, OPT_STRING, client_secret, NULL, true, false),
+	TEXT("user_id", UM, OPT_HEADER, user_id, NULL, true, false),
+	TEXT("credential_id", UM, OPT_HEADER, credential_id, NULL, false, false),
+	TEXT("client_id", UM, OPT_HEADER, client_id, NULL, false, false),
 
-	{"resource", TBL, OPT_RESOURCE, 0, 0, false, false},
-	{"page_size", TBL, OPT_INT, 1, 1000, false, false},
-	{"scan_concurrency", TBL, OPT_INT, 1, 64, false, false},
-	{"batch_size", TBL, OPT_INT, 1, 1000, false, false},
+	TEXT("resource", TBL, OPT_RESOURCE, resource, "people", false, false),
+	NUM("page_size", TBL, OPT_INT, 0, 1, 1000, page_size, NULL),
+	NUM("scan_concurrency", TBL, OPT_INT, 0, 1, 64, scan_concurrency, NULL),
+	NUM("batch_size", TBL, OPT_INT, 0, 1, 1000, batch_size, NULL),
 
-	{"field", COL, OPT_FIELD, 0, 0, false, false},
+	{"field", COL, OPT_FIELD, 0, 0, 0, false, 0, NULL, false, false},
 };
 
 #define N_OPTION_DEFS lengthof(option_defs)
@@ -118,6 +155,8 @@ find_option(const char *name, Oid context)
 	return NULL;
 }
 
+static void report_unknown_option(const char *name, Oid context) pg_attribute_noreturn();
+
 static void
 report_unknown_option(const char *name, Oid context)
 {
@@ -148,32 +187,134 @@ report_unknown_option(const char *name, Oid context)
 					   context_name(context))));
 }
 
+/* What a number of this option is written as, for hints. */
+static const char *
+number_syntax(const RolloutOptionDef *def)
+{
+	if (def->kind == OPT_REAL)
+		return "a decimal number";
+	switch (def->unit)
+	{
+		case GUC_UNIT_MS:
+			return "a whole number of milliseconds, or of a unit: us, ms, s, min, h, d";
+		case GUC_UNIT_S:
+			return "a whole number of seconds, or of a unit: us, ms, s, min, h, d";
+		case GUC_UNIT_BYTE:
+			return "a whole number of bytes, or of a unit: B, kB, MB, GB, TB";
+	}
+	return "a whole number in decimal digits";
+}
+
+/*
+ * The number an option's value stands for, in the option's base unit, or an
+ * error.  The number is written in decimal (an integer option takes digits
+ * only, a real one a fraction and an exponent too): what strtod reads must
+ * be exactly that, which refuses hex, "inf" and "nan".  Then parse_real
+ * reads it with its unit, as a GUC would.  An integer option's value must
+ * come out whole: 1500ms is not a number of seconds.
+ */
 static double
 parse_number(const RolloutOptionDef *def, const char *value)
 {
-	char	   *end;
-	double		num;
+	const char *p = value;
+	char	   *strtod_end;
+	size_t		digits;
+	double		num = 0;
+	bool		ok;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p == '+' || *p == '-')
+		p++;
+	digits = strspn(p, "0123456789");
+	p += digits;
+	if (def->kind == OPT_REAL)
+	{
+		if (*p == '.')
+		{
+			size_t		fraction = strspn(p + 1, "0123456789");
+
+			p += 1 + fraction;
+			digits += fraction;
+		}
+		if (digits > 0 && (*p == 'e' || *p == 'E'))
+		{
+			const char *e = p + 1;
+
+			if (*e == '+' || *e == '-')
+				e++;
+			if (isdigit((unsigned char) *e))
+				p = e + strspn(e, "0123456789");
+		}
+	}
 
 	errno = 0;
-	num = strtod(value, &end);
-	while (*end == ' ')
-		end++;
-	if (errno != 0 || end == value || *end != '\0' ||
-		(def->kind == OPT_INT && num != (double) (int64) num))
+	(void) strtod(value, &strtod_end);
+	ok = digits > 0 && strtod_end == p &&
+		parse_real(value, &num, def->unit, NULL) && isfinite(num);
+	if (ok && def->kind != OPT_REAL && num != rint(num))
+		ok = false;
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"%s\": \"%s\"",
 						def->name, value),
-				 errhint("\"%s\" takes %s.", def->name,
-						 def->kind == OPT_INT ? "an integer" : "a number")));
-	if (num < def->min || num > def->max)
+				 errhint("\"%s\" takes %s.", def->name, number_syntax(def))));
+
+	if ((num < def->min || num > def->max) && !(def->zero_off && num == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("value %s for option \"%s\" is out of range",
 						value, def->name),
-				 errhint("\"%s\" must be between %.0f and %.0f.",
-						 def->name, def->min, def->max)));
+				 def->zero_off
+				 ? errhint("\"%s\" must be 0 (off) or between %g and %g.",
+						   def->name, def->min, def->max)
+				 : errhint("\"%s\" must be between %.0f and %.0f%s.",
+						   def->name, def->min, def->max,
+						   def->unit == GUC_UNIT_MS ? " milliseconds" :
+						   def->unit == GUC_UNIT_S ? " seconds" :
+						   def->unit == GUC_UNIT_BYTE ? " bytes" : "")));
 	return num;
+}
+
+/*
+ * Text that goes into a request header or a JWT claim: a control character
+ * (CR and LF above all) would inject headers.  The value is not echoed.
+ */
+static void
+check_no_control(const char *name, const char *value)
+{
+	for (const char *c = value; *c != '\0'; c++)
+		if ((unsigned char) *c < 0x20 || (unsigned char) *c == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for option \"%s\": it contains a control character",
+							name),
+					 errdetail("Byte 0x%02x at position %d.",
+							   (unsigned char) *c, (int) (c - value) + 1),
+					 errhint("Carriage returns, line feeds and other control characters are not allowed.")));
+}
+
+/*
+ * A column's field: '*' (the whole record) or a dot-separated path of
+ * non-empty keys ("emails.0.value").  An empty key ('.', 'a.', '.a',
+ * 'a..b') would leave a body builder without a key.
+ */
+static void
+check_field(const char *value)
+{
+	size_t		len = strlen(value);
+
+	check_no_control("field", value);
+	if (strcmp(value, "*") == 0)
+		return;
+	if (len == 0 || value[0] == '.' || value[len - 1] == '.' ||
+		strstr(value, "..") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"field\": \"%s\"", value),
+				 errdetail("A field path has an empty key."),
+				 errhint("A field is a JSON key, a dot-separated path of keys such as \"emails.0.value\", or \"*\" for the whole record.")));
 }
 
 /*
@@ -184,7 +325,7 @@ parse_number(const RolloutOptionDef *def, const char *value)
 static void
 check_url(const char *name, const char *value)
 {
-	CURLU	   *url = curl_url();
+	CURLU	   *url;
 	char	   *scheme = NULL;
 	char	   *user = NULL;
 	char	   *query = NULL;
@@ -193,8 +334,13 @@ check_url(const char *name, const char *value)
 	const char *problem = NULL;
 	bool		https = false;
 
+	rollout_curl_init();
+	url = curl_url();
 	if (url == NULL)
-		elog(ERROR, "out of memory");
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("libcurl could not allocate a URL handle.")));
 	rc = curl_url_set(url, CURLUPART_URL, value, 0);
 	if (rc != CURLUE_OK)
 		problem = curl_url_strerror(rc);
@@ -235,33 +381,58 @@ check_url(const char *name, const char *value)
 				 errhint("Use an https URL.")));
 }
 
-static void
-check_value(const RolloutOptionDef *def, const char *value)
+/* A base URL as requests use it: without its trailing slashes. */
+static char *
+strip_slash(const char *url)
 {
-	if (def->superuser_only && !superuser())
+	char	   *copy = pstrdup(url);
+	size_t		len = strlen(copy);
+
+	while (len > 0 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	return copy;
+}
+
+/*
+ * Parse a value and store it where its definition says (a column's field is
+ * only checked).  The validator and the run time both come here.
+ */
+static void
+store_value(const RolloutOptionDef *def, const char *value,
+			RolloutOptions *opts)
+{
+	char	   *field = (char *) opts + def->offset;
+
+	if (def->kind != OPT_INT && def->kind != OPT_INT64 &&
+		def->kind != OPT_REAL && value[0] == '\0')
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("only a superuser may set option \"%s\"", def->name)));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" may not be empty", def->name)));
 
 	switch (def->kind)
 	{
 		case OPT_URL:
-			check_url(def->name, value);
+			check_no_control(def->name, value);
+			*(char **) field = strip_slash(value);
 			break;
-		case OPT_INT:
-		case OPT_REAL:
-			(void) parse_number(def, value);
+		case OPT_HEADER:
+			check_no_control(def->name, value);
+			*(char **) field = pstrdup(value);
 			break;
 		case OPT_STRING:
-		case OPT_FIELD:
-			if (value[0] == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"%s\" may not be empty", def->name)));
+			*(char **) field = pstrdup(value);
+			break;
+		case OPT_INT:
+			*(int *) field = (int) parse_number(def, value);
+			break;
+		case OPT_INT64:
+			*(int64 *) field = (int64) parse_number(def, value);
+			break;
+		case OPT_REAL:
+			*(double *) field = parse_number(def, value);
 			break;
 		case OPT_RESOURCE:
-			if (value[0] == '\0' ||
-				strspn(value, "abcdefghijklmnopqrstuvwxyz"
+			if (strspn(value, "abcdefghijklmnopqrstuvwxyz"
 					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-/") != strlen(value) ||
 				value[0] == '/' || value[strlen(value) - 1] == '/' ||
 				strstr(value, "//") != NULL)
@@ -270,6 +441,10 @@ check_value(const RolloutOptionDef *def, const char *value)
 						 errmsg("invalid value for option \"resource\": \"%s\"",
 								value),
 						 errhint("A resource is a collection path such as \"people\" or \"smart-lists\".")));
+			*(char **) field = pstrdup(value);
+			break;
+		case OPT_FIELD:
+			check_field(value);
 			break;
 	}
 }
@@ -279,23 +454,32 @@ PG_FUNCTION_INFO_V1(rollout_fdw_validator);
 /*
  * Validate the options given to CREATE/ALTER of a wrapper, server, user
  * mapping, foreign table or column.  ALTER passes the resulting list, so the
- * required options are checked here too.
+ * required options are checked here too.  Each value is parsed by the
+ * function that parses it at run time, into a scratch RolloutOptions.
  */
 Datum
 rollout_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			context = PG_GETARG_OID(1);
+	RolloutOptions scratch;
 	ListCell   *lc;
 
 	foreach(lc, options)
 	{
 		DefElem    *d = lfirst_node(DefElem, lc);
 		const RolloutOptionDef *def = find_option(d->defname, context);
+		const char *value = defGetString(d);
 
 		if (def == NULL)
 			report_unknown_option(d->defname, context);
-		check_value(def, defGetString(d));
+		if (def->superuser_only && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set option \"%s\"", def->name)));
+		store_value(def, value, &scratch);
+		if (def->kind == OPT_URL)
+			check_url(def->name, value);
 	}
 
 	for (int i = 0; i < N_OPTION_DEFS; i++)
@@ -319,77 +503,53 @@ rollout_fdw_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static char *
-strip_slash(const char *url)
+/* Where a stored option came from, for the CONTEXT line of its error. */
+typedef struct OptionSource
 {
-	char	   *copy = pstrdup(url);
-	size_t		len = strlen(copy);
-
-	while (len > 0 && copy[len - 1] == '/')
-		copy[--len] = '\0';
-	return copy;
-}
+	const char *object;			/* "server \"s\"", ... */
+	const char *option;			/* the option being read */
+} OptionSource;
 
 static void
-apply_options(RolloutOptions *opts, List *options, Oid context)
+option_error_callback(void *arg)
 {
+	OptionSource *src = (OptionSource *) arg;
+
+	if (src->option != NULL)
+		errcontext("option \"%s\" of %s", src->option, src->object);
+}
+
+/*
+ * Apply the options of one object over opts.  They passed the validator
+ * when set, but maybe an older one: a value that no longer parses is an
+ * error naming the option and the object, never a silent default.
+ */
+static void
+apply_options(RolloutOptions *opts, List *options, Oid context,
+			  const char *object)
+{
+	OptionSource src = {object, NULL};
+	ErrorContextCallback errcb;
 	ListCell   *lc;
+
+	errcb.callback = option_error_callback;
+	errcb.arg = &src;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 
 	foreach(lc, options)
 	{
 		DefElem    *d = lfirst_node(DefElem, lc);
-		const char *name = d->defname;
-		const char *value = defGetString(d);
-		const RolloutOptionDef *def = find_option(name, context);
-		int			num = 0;
+		const RolloutOptionDef *def = find_option(d->defname, context);
 
-		/* Options in the catalog passed the validator; be lenient here. */
+		/* a name the validator knew when it was set, no longer used */
 		if (def == NULL)
 			continue;
-		if (def->kind == OPT_INT)
-			num = (int) strtol(value, NULL, 10);
-
-		if (strcmp(name, "api_url") == 0)
-			opts->api_url = strip_slash(value);
-		else if (strcmp(name, "auth_url") == 0)
-			opts->auth_url = strip_slash(value);
-		else if (strcmp(name, "client_id") == 0)
-			opts->client_id = pstrdup(value);
-		else if (strcmp(name, "page_size") == 0)
-			opts->page_size = num;
-		else if (strcmp(name, "scan_concurrency") == 0)
-			opts->scan_concurrency = num;
-		else if (strcmp(name, "timeout_ms") == 0)
-			opts->timeout_ms = num;
-		else if (strcmp(name, "connect_timeout_ms") == 0)
-			opts->connect_timeout_ms = num;
-		else if (strcmp(name, "max_retries") == 0)
-			opts->max_retries = num;
-		else if (strcmp(name, "retry_base_ms") == 0)
-			opts->retry_base_ms = num;
-		else if (strcmp(name, "retry_max_ms") == 0)
-			opts->retry_max_ms = num;
-		else if (strcmp(name, "not_ready_timeout_s") == 0)
-			opts->not_ready_timeout_s = num;
-		else if (strcmp(name, "rate_limit") == 0)
-			opts->rate_limit = strtod(value, NULL);
-		else if (strcmp(name, "token_ttl_s") == 0)
-			opts->token_ttl_s = num;
-		else if (strcmp(name, "batch_size") == 0)
-			opts->batch_size = num;
-		else if (strcmp(name, "max_response_bytes") == 0)
-			opts->max_response_bytes = strtoll(value, NULL, 10);
-		else if (strcmp(name, "ca_file") == 0)
-			opts->ca_file = pstrdup(value);
-		else if (strcmp(name, "client_secret") == 0)
-			opts->client_secret = pstrdup(value);
-		else if (strcmp(name, "user_id") == 0)
-			opts->user_id = pstrdup(value);
-		else if (strcmp(name, "credential_id") == 0)
-			opts->credential_id = pstrdup(value);
-		else if (strcmp(name, "resource") == 0)
-			opts->resource = pstrdup(value);
+		src.option = def->name;
+		store_value(def, defGetString(d), opts);
 	}
+
+	error_context_stack = errcb.previous;
 }
 
 /* Fail early, with a hint, when the JWT cannot be built. */
@@ -409,9 +569,10 @@ check_mapping(RolloutOptions *opts, const char *server)
 }
 
 /*
- * The options in force for a scan or modify of a table by a user.  relid is
- * InvalidOid for server-level work such as credential listing; userid is
- * InvalidOid while planning, which needs no user mapping.
+ * The options in force for a scan or modify of a table by a user: the
+ * table's defaults, then the server's options, the table's, the user
+ * mapping's.  relid is InvalidOid for server-level work such as credential
+ * listing; userid is InvalidOid while planning, which needs no user mapping.
  */
 RolloutOptions *
 rollout_get_options(Oid serverid, Oid userid, Oid relid)
@@ -421,37 +582,49 @@ rollout_get_options(Oid serverid, Oid userid, Oid relid)
 
 	opts->serverid = serverid;
 	opts->servername = server->servername;
-	opts->api_url = ROLLOUT_DEFAULT_API_URL;
-	opts->auth_url = ROLLOUT_DEFAULT_AUTH_URL;
-	opts->page_size = 100;
-	opts->scan_concurrency = 1;
-	opts->timeout_ms = 30000;
-	opts->connect_timeout_ms = 10000;
-	opts->max_retries = 5;
-	opts->retry_base_ms = 500;
-	opts->retry_max_ms = 30000;
-	opts->not_ready_timeout_s = 90;
-	opts->rate_limit = 50;
-	opts->token_ttl_s = 900;
-	opts->batch_size = 10;
-	opts->max_response_bytes = 67108864;
-	opts->resource = "people";
+	for (int i = 0; i < N_OPTION_DEFS; i++)
+		if (option_defs[i].dflt != NULL)
+			store_value(&option_defs[i], option_defs[i].dflt, opts);
 
-	apply_options(opts, server->options, ForeignServerRelationId);
+	apply_options(opts, server->options, ForeignServerRelationId,
+				  psprintf("server \"%s\"", server->servername));
 	if (OidIsValid(relid))
 		apply_options(opts, GetForeignTable(relid)->options,
-					  ForeignTableRelationId);
+					  ForeignTableRelationId,
+					  psprintf("foreign table \"%s\"", get_rel_name(relid)));
 	if (OidIsValid(userid))
 	{
 		UserMapping *mapping = GetUserMapping(userid, serverid);
 
-		apply_options(opts, mapping->options, UserMappingRelationId);
+		apply_options(opts, mapping->options, UserMappingRelationId,
+					  psprintf("the user mapping for server \"%s\"",
+							   server->servername));
 		check_mapping(opts, server->servername);
 	}
 	return opts;
 }
 
-/* The "field" option of a column, or NULL. */
+/* Which column a field option error is about. */
+typedef struct FieldColumn
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} FieldColumn;
+
+static void
+column_error_callback(void *arg)
+{
+	FieldColumn  *col = (FieldColumn *) arg;
+
+	errcontext("option \"field\" of column \"%s\" of foreign table \"%s\"",
+			   get_attname(col->relid, col->attnum, true),
+			   get_rel_name(col->relid));
+}
+
+/*
+ * The "field" option of a column, or NULL.  Checked again here: a path with
+ * an empty key stored before the validator refused it is an error.
+ */
 char *
 rollout_column_field(Oid relid, AttrNumber attnum)
 {
@@ -463,7 +636,19 @@ rollout_column_field(Oid relid, AttrNumber attnum)
 		DefElem    *d = lfirst_node(DefElem, lc);
 
 		if (strcmp(d->defname, "field") == 0)
-			return defGetString(d);
+		{
+			char	   *field = defGetString(d);
+			FieldColumn	col = {relid, attnum};
+			ErrorContextCallback errcb;
+
+			errcb.callback = column_error_callback;
+			errcb.arg = &col;
+			errcb.previous = error_context_stack;
+			error_context_stack = &errcb;
+			check_field(field);
+			error_context_stack = errcb.previous;
+			return field;
+		}
 	}
 	return NULL;
 }
@@ -481,14 +666,31 @@ rollout_is_id_column(Oid relid, AttrNumber attnum)
 	return name != NULL && strcmp(name, "id") == 0;
 }
 
+/*
+ * libcurl's global state, set up once per backend before its first use.
+ * Not in _PG_init when the library is preloaded: that is the postmaster,
+ * which forks every other process and must not fail to start over libcurl.
+ */
+void
+rollout_curl_init(void)
+{
+	static bool done = false;
+
+	if (done)
+		return;
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not initialize libcurl")));
+	done = true;
+}
+
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
-	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not initialize libcurl")));
+	if (!process_shared_preload_libraries_in_progress)
+		rollout_curl_init();
 	rollout_limiter_init();
 }

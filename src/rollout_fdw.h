@@ -361,6 +361,7 @@ extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
+extern void rollout_curl_init(void);
 
 /* in limiter.c */
 extern void rollout_limiter_init(void);
