@@ -16,11 +16,12 @@ CREATE FOREIGN DATA WRAPPER rollout_fdw
   HANDLER rollout_fdw_handler
   VALIDATOR rollout_fdw_validator;
 
--- The credentials the current user's mapping for a server can see.
+-- The credentials the current user's mapping for a server can see (USAGE on
+-- the server is required, as for a foreign table).
 CREATE FUNCTION rollout_fdw_credentials(server name,
     OUT id text, OUT label text, OUT app_key text, OUT created_at text)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME'
+AS 'MODULE_PATHNAME', 'rollout_fdw_show_credentials'
 LANGUAGE C STRICT VOLATILE;
 
 -- Counters per server since the cluster started (since this backend started
@@ -37,3 +38,7 @@ CREATE FUNCTION rollout_fdw_stats(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+-- Every database's servers and their failures: for monitoring roles only.
+REVOKE ALL ON FUNCTION rollout_fdw_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout_fdw_stats() TO pg_read_all_stats;

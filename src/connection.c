@@ -13,7 +13,13 @@
  *	- ALTER or DROP of the server or the mapping drops the cached token and
  *	  credential (syscache callbacks, as postgres_fdw does);
  *	- the Authorization header is built here, lives in a curl_slist owned by
- *	  PG_TRY/PG_FINALLY, and is never put in a message.
+ *	  PG_TRY/PG_FINALLY, and is never put in a message;
+ *	- no header value carries a control character (CR/LF would inject
+ *	  headers): a credential id is checked when it is taken from the mapping
+ *	  or from GET /credentials, and every value again when headers are
+ *	  built; a bad one is an error and nothing is sent;
+ *	- rollout_fdw_credentials() needs USAGE on the server, and a server of
+ *	  this wrapper, recognised by its handler function, not by name.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +29,9 @@
 
 #include "access/xact.h"
 #include "catalog/pg_user_mapping.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -165,6 +174,32 @@ ensure_token(RolloutConn *conn, RolloutOptions *opts, bool force)
 	conn->token_expires = now + opts->token_ttl_s;
 }
 
+/* Whether a header value is free of control characters (CR, LF, NUL...). */
+static bool
+header_value_ok(const char *value)
+{
+	for (const unsigned char *p = (const unsigned char *) value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * Refuse a credential id that cannot go in a header; source says where it
+ * came from ("option \"credential_id\" of the user mapping", "GET
+ * .../credentials").
+ */
+static void
+check_credential_id(const char *id, const char *source, int sqlstate)
+{
+	if (!header_value_ok(id))
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("the credential id from %s contains a control character",
+						source),
+				 errdetail("A header value cannot hold CR, LF or other control characters; nothing was sent.")));
+}
+
 static struct curl_slist *
 add_header(struct curl_slist *list, const char *header)
 {
@@ -190,8 +225,18 @@ static pg_noinline struct curl_slist *
 build_headers(RolloutConn *conn, bool need_credential)
 {
 	struct curl_slist *list = NULL;
-	char	   *auth = psprintf("Authorization: Bearer %s", conn->token);
+	char	   *auth;
 
+	/* checked again here, whatever set them */
+	if (!header_value_ok(conn->token))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("the token cannot be sent in a header")));
+	if (need_credential)
+		check_credential_id(conn->credential_id,
+							"the user mapping or GET /credentials",
+							ERRCODE_FDW_INVALID_STRING_FORMAT);
+	auth = psprintf("Authorization: Bearer %s", conn->token);
 	list = add_header(list, auth);
 	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
@@ -371,6 +416,9 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 
 	if (opts->credential_id != NULL)
 	{
+		check_credential_id(opts->credential_id,
+							"option \"credential_id\" of the user mapping",
+							ERRCODE_FDW_INVALID_STRING_FORMAT);
 		conn->credential_id = MemoryContextStrdup(TopMemoryContext,
 												  opts->credential_id);
 		return;
@@ -381,6 +429,9 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 	{
 		RolloutCredential *cred = linitial(creds);
 
+		check_credential_id(cred->id,
+							psprintf("GET %s/credentials", opts->auth_url),
+							ROLLOUT_ERRCODE_BAD_RESPONSE);
 		conn->credential_id = MemoryContextStrdup(TopMemoryContext, cred->id);
 		return;
 	}
@@ -401,9 +452,80 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 					  opts->user_id, list_length(creds)),
 			 list_length(creds) == 0
 			 ? errdetail("The credential list of the server's auth_url is empty.")
-			 : errdetail_internal("Credentials found: %s.", found.data),
+			 : errdetail_internal("Credentials found: %s.",
+								  rollout_redact(found.data)),
 			 list_length(creds) == 0
 			 ? errhint("Connect a CRM for this user in Rollout, or set credential_id on the user mapping.")
 			 : errhint("Set credential_id on the user mapping, e.g. ALTER USER MAPPING ... OPTIONS (ADD credential_id '%s').",
-					   ((RolloutCredential *) linitial(creds))->id)));
+					   rollout_redact(((RolloutCredential *) linitial(creds))->id))));
+}
+
+/* rollout_fdw_handler is defined in rollout_fdw.c */
+extern PGDLLEXPORT Datum rollout_fdw_handler(PG_FUNCTION_ARGS);
+
+/* Whether a server belongs to a wrapper whose handler is this library's. */
+static bool
+uses_rollout_fdw(ForeignServer *server)
+{
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	FmgrInfo	handler;
+
+	if (!OidIsValid(fdw->fdwhandler))
+		return false;
+	fmgr_info(fdw->fdwhandler, &handler);
+	return handler.fn_addr == rollout_fdw_handler;
+}
+
+PG_FUNCTION_INFO_V1(rollout_fdw_show_credentials);
+
+/*
+ * rollout_fdw_credentials(server name): the credentials the current user's
+ * mapping can see (id, label, app key, creation time), never their data.
+ * Needs USAGE on the server, as a scan of its tables does (dblink checks
+ * the same before using a mapping).
+ */
+Datum
+rollout_fdw_show_credentials(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
+												   false);
+	Oid			userid = GetUserId();
+	AclResult	aclresult;
+	RolloutOptions *opts;
+	RolloutConn *conn;
+	List	   *creds;
+	ListCell   *lc;
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	if (!uses_rollout_fdw(server))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" does not use rollout_fdw",
+						server->servername)));
+
+	InitMaterializedSRF(fcinfo, 0);
+	opts = rollout_get_options(server->serverid, userid, InvalidOid);
+	conn = rollout_get_conn(GetUserMapping(userid, server->serverid));
+	creds = rollout_list_credentials(conn, opts);
+
+	foreach(lc, creds)
+	{
+		RolloutCredential *cred = lfirst(lc);
+		Datum		values[4];
+		bool		nulls[4];
+		char	   *fields[4] = {cred->id, cred->label, cred->app_key,
+		cred->created_at};
+
+		for (int i = 0; i < 4; i++)
+		{
+			nulls[i] = fields[i] == NULL;
+			values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(fields[i]);
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
+							 nulls);
+	}
+	return (Datum) 0;
 }

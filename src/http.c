@@ -17,7 +17,22 @@
  *	  that never opened); 409 "not ready" is retried until
  *	  not_ready_timeout_s, whatever the method;
  *	- no URL that reaches a message carries a secret: secrets travel only in
- *	  headers, and messages name the path, not the headers.
+ *	  headers, and messages name the path, not the headers; upstream text
+ *	  (error bodies, anything the API sends) is redacted of tokens before
+ *	  it reaches a message (rollout_redact);
+ *	- numbers from the API (Retry-After) saturate before arithmetic; a
+ *	  Retry-After longer than the larger of retry_max_ms and a minute is
+ *	  not waited out; a wait (backoff, a tenant's pause, the rate limiter)
+ *	  longer than what statement_timeout leaves fails at once with the
+ *	  classified error;
+ *	- libcurl's threaded resolver runs name resolution in a thread of the
+ *	  backend; its socket is watched with the others, and with
+ *	  CURLOPT_QUICK_EXIT an interrupted transfer abandons the lookup instead
+ *	  of joining it, so cancel and timeouts act during DNS too;
+ *	- no proxy from the environment (https_proxy, ALL_PROXY) ever sees a
+ *	  request: CURLOPT_PROXY is "";
+ *	- response headers are capped (MAX_HEADER_BYTES): a larger header is a
+ *	  broken response, not "out of memory".
  *
  *-------------------------------------------------------------------------
  */
@@ -37,8 +52,9 @@
 
 #include "rollout_fdw.h"
 
-#define MAX_SOCKETS 32
 #define MAX_WAIT_MS 1000		/* longest sleep between curl timer checks */
+#define MAX_HEADER_BYTES (256 * 1024)	/* all response headers together */
+#define MAX_RETRY_AFTER_MS (INT64CONST(1) << 40)	/* saturation point */
 
 /*
  * What the callbacks of one transfer fill in (malloc'd memory only), and
@@ -52,6 +68,8 @@ struct RolloutTransfer
 	size_t		limit;			/* max_response_bytes */
 	bool		too_big;
 	bool		out_of_memory;
+	bool		header_too_big;
+	size_t		header_bytes;
 	bool		done;
 	CURLcode	result;
 	/* scheduling */
@@ -72,8 +90,9 @@ typedef struct WatchedSocket
 } WatchedSocket;
 
 static CURLM *multi = NULL;
-static WatchedSocket watched[MAX_SOCKETS];
+static WatchedSocket *watched = NULL;	/* malloc'd, grown on demand */
 static int	n_watched = 0;
+static int	watched_cap = 0;
 static long curl_timeout_ms = -1;
 
 
@@ -109,6 +128,22 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* Count the response's header bytes; stop the transfer past the cap. */
+static size_t
+header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
+{
+	Transfer   *t = (Transfer *) userdata;
+	size_t		n = size * nitems;
+
+	t->header_bytes += n;
+	if (t->header_bytes > MAX_HEADER_BYTES)
+	{
+		t->header_too_big = true;
+		return 0;
+	}
+	return n;
+}
+
 static int
 socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -125,8 +160,16 @@ socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 	}
 	if (i == n_watched)
 	{
-		if (n_watched == MAX_SOCKETS)
-			return -1;
+		if (n_watched == watched_cap)
+		{
+			int			cap = Max(16, watched_cap * 2);
+			WatchedSocket *grown = realloc(watched, cap * sizeof(WatchedSocket));
+
+			if (grown == NULL)
+				return -1;
+			watched = grown;
+			watched_cap = cap;
+		}
 		n_watched++;
 	}
 	watched[i].fd = fd;
@@ -151,8 +194,15 @@ get_multi(void)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("could not create a libcurl multi handle")));
-		curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-		curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		if (curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb) != CURLM_OK ||
+			curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb) != CURLM_OK)
+		{
+			curl_multi_cleanup(multi);
+			multi = NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("could not set up the libcurl multi handle")));
+		}
 	}
 	return multi;
 }
@@ -192,6 +242,16 @@ collect_finished(void)
 	}
 }
 
+/* A failure of the multi handle itself: every transfer is lost. */
+static void
+check_multi(CURLMcode rc)
+{
+	if (rc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ROLLOUT_ERRCODE_NETWORK),
+				 errmsg("libcurl failed: %s", curl_multi_strerror(rc))));
+}
+
 /*
  * Wait once (at most max_wait_ms) for the watched sockets, the latch or
  * curl's timer, and let curl act on what happened.  The WaitEventSet is freed before anything can
@@ -201,7 +261,8 @@ static void
 wait_and_act(long max_wait_ms)
 {
 	WaitEventSet *set;
-	WaitEvent	events[MAX_SOCKETS + 2];
+	WaitEvent  *events = palloc(sizeof(WaitEvent) * (n_watched + 2));
+	int			nevents_max = n_watched + 2;
 	volatile int nevents = 0;
 	long		timeout = curl_timeout_ms < 0 ? MAX_WAIT_MS :
 		Min(curl_timeout_ms, MAX_WAIT_MS);
@@ -228,7 +289,7 @@ wait_and_act(long max_wait_ms)
 					ev |= WL_SOCKET_WRITEABLE;
 				AddWaitEventToSet(set, ev, watched[i].fd, NULL, NULL);
 			}
-			nevents = WaitEventSetWait(set, timeout, events, lengthof(events),
+			nevents = WaitEventSetWait(set, timeout, events, nevents_max,
 									   PG_WAIT_EXTENSION);
 		}
 		PG_FINALLY();
@@ -252,9 +313,12 @@ wait_and_act(long max_wait_ms)
 		if (events[i].events & WL_SOCKET_WRITEABLE)
 			flags |= CURL_CSELECT_OUT;
 		if (flags != 0)
-			curl_multi_socket_action(get_multi(), events[i].fd, flags, &running);
+			check_multi(curl_multi_socket_action(get_multi(), events[i].fd,
+												 flags, &running));
 	}
-	curl_multi_socket_action(get_multi(), CURL_SOCKET_TIMEOUT, 0, &running);
+	pfree(events);
+	check_multi(curl_multi_socket_action(get_multi(), CURL_SOCKET_TIMEOUT, 0,
+										 &running));
 	collect_finished();
 }
 
@@ -268,12 +332,20 @@ start_transfer(RolloutOptions *opts, RolloutHttpJob *job)
 	free(t->data);
 	t->data = NULL;
 	t->len = t->cap = 0;
-	t->too_big = t->out_of_memory = t->done = false;
+	t->too_big = t->out_of_memory = t->done = t->header_too_big = false;
+	t->header_bytes = 0;
 	t->result = CURLE_OK;
 	t->limit = (size_t) opts->max_response_bytes;
 
 	curl_easy_reset(easy);
+	/* a failed setopt here is a bad URL or out of memory: the transfer fails */
 	curl_easy_setopt(easy, CURLOPT_URL, job->url);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
@@ -342,21 +414,50 @@ never_sent(CURL *easy, CURLcode code)
  * retry_max_ms and a minute.  A refused retry ends the job with what it
  * has.
  */
+/*
+ * Whether a wait of delay_ms fits in what statement_timeout leaves of the
+ * statement (always, without statement_timeout).
+ */
 static bool
-schedule_retry(RolloutOptions *opts, RolloutHttpJob *job, long delay_ms,
+fits_statement(TimestampTz now, int64 delay_ms)
+{
+	TimestampTz end;
+
+	if (StatementTimeout <= 0)
+		return true;
+	end = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+									  StatementTimeout);
+	return delay_ms < INT_MAX &&
+		TimestampTzPlusMilliseconds(now, delay_ms) < end;
+}
+
+/*
+ * Retry-After (whole seconds; libcurl turns an HTTP-date into seconds from
+ * now) in milliseconds, saturated: 0 when absent, zero or negative.
+ */
+static int64
+retry_after_ms(curl_off_t seconds)
+{
+	if (seconds <= 0)
+		return 0;
+	if (seconds >= MAX_RETRY_AFTER_MS / 1000)
+		return MAX_RETRY_AFTER_MS;
+	return (int64) seconds * 1000;
+}
+
+static bool
+schedule_retry(RolloutOptions *opts, RolloutHttpJob *job, int64 delay_ms,
 			   bool from_retry_after)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
+	delay_ms = Max(delay_ms, 0);
 	if (from_retry_after && delay_ms > Max(opts->retry_max_ms, 60000))
 		return false;
-	if (StatementTimeout > 0 &&
-		TimestampTzPlusMilliseconds(now, delay_ms) >=
-		TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
-									StatementTimeout))
+	if (delay_ms >= INT_MAX || !fits_statement(now, delay_ms))
 		return false;
 	job->transfer->not_before = TimestampTzPlusMilliseconds(now, delay_ms);
-	job->resp.stats.backoff_us += delay_ms * 1000L;
+	job->resp.stats.backoff_us += delay_ms * 1000;
 	return true;
 }
 
@@ -406,7 +507,8 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 	bool		is_post = strcmp(job->method, "POST") == 0;
 	long		status = 0;
 	curl_off_t	retry_after = 0;
-	long		delay;
+	int64		after_ms;
+	int64		delay;
 
 	curl_multi_remove_handle(get_multi(), job->easy);
 	t->running = false;
@@ -415,14 +517,26 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 	if (t->result != CURLE_OK)
 		status = 0;
 	count_response(job, status, t->len);
-	delay = retry_after > 0 ? (long) retry_after * 1000L :
-		backoff_ms(opts, job->resp.retries);
-	if (status == 429 && retry_after > 0 &&
-		delay <= Max(opts->retry_max_ms, 60000))
-		rollout_limiter_pause(opts, delay);
+	if (status != 0 && status != 401)
+		rollout_limiter_vouch(opts);
+	after_ms = retry_after_ms(retry_after);
+	delay = after_ms > 0 ? after_ms : backoff_ms(opts, job->resp.retries);
+	/* the shared pause is capped by the limiter, whatever the options */
+	if (status == 429 && after_ms > 0)
+		rollout_limiter_pause(opts, (long) Min(after_ms, INT_MAX));
 
 	if (t->too_big || t->result == CURLE_FILESIZE_EXCEEDED)
 		job->failure = ROLLOUT_FAIL_TOO_BIG;
+	else if (t->header_too_big || (t->result == CURLE_OUT_OF_MEMORY &&
+								   !t->out_of_memory)
+#if LIBCURL_VERSION_NUM >= 0x080600
+			 || t->result == CURLE_TOO_LARGE
+#endif
+		)
+	{
+		/* libcurl refuses a header line over 100 kB as "out of memory" */
+		job->failure = ROLLOUT_FAIL_BAD_HEADER;
+	}
 	else if (t->out_of_memory)
 		job->failure = ROLLOUT_FAIL_OUT_OF_MEMORY;
 	else if (t->result != CURLE_OK)
@@ -460,7 +574,7 @@ transfer_done(RolloutOptions *opts, RolloutHttpJob *job)
 	}
 	else if ((status == 429 || (status >= 500 && !is_post)) &&
 			 job->resp.retries < opts->max_retries &&
-			 schedule_retry(opts, job, delay, retry_after > 0))
+			 schedule_retry(opts, job, delay, after_ms > 0))
 	{
 		job->resp.retries++;
 		return;
@@ -492,6 +606,8 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
 	{
 		jobs[i].transfer = &transfers[i];
 		jobs[i].failure = ROLLOUT_FAIL_NONE;
+		jobs[i].wait_ms = 0;
+		jobs[i].wait_paused = false;
 		jobs[i].resp.retries = 0;
 		jobs[i].resp.status = 0;
 		jobs[i].resp.body = NULL;
@@ -524,8 +640,18 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
 					continue;
 				}
 				{
-					long		throttle = rollout_limiter_take(opts);
+					bool		paused;
+					long		throttle = rollout_limiter_take(opts, &paused);
 
+					if (throttle > 0 && !fits_statement(now, throttle))
+					{
+						/* never sent: fail at once, as a 429 would */
+						jobs[i].failure = ROLLOUT_FAIL_RATE_LIMITED;
+						jobs[i].wait_ms = throttle;
+						jobs[i].wait_paused = paused;
+						finish_job(opts, &jobs[i]);
+						continue;
+					}
 					if (throttle > 0)
 					{
 						if (t->ready_since == 0)
@@ -535,7 +661,7 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs, int njobs)
 					}
 				}
 				if (t->ready_since != 0)
-					jobs[i].resp.stats.throttled_us += now - t->ready_since;
+					jobs[i].resp.stats.throttled_us += Max(now - t->ready_since, 0);
 				t->ready_since = 0;
 				start_transfer(opts, &jobs[i]);
 				wait_ms = 0;
@@ -585,6 +711,31 @@ rollout_http_raise_failure(RolloutOptions *opts, RolloutHttpJob *job)
 							method, path, (long long) opts->max_response_bytes),
 					 errhint("Lower page_size or raise the server's max_response_bytes.")));
 			break;
+		case ROLLOUT_FAIL_BAD_HEADER:
+			ereport(ERROR,
+					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+					 errmsg("Rollout response to %s %s has headers that are too large",
+							method, path),
+					 errdetail("A response header line is limited to 100 kB and all headers together to %d kB.",
+							   MAX_HEADER_BYTES / 1024)));
+			break;
+		case ROLLOUT_FAIL_RATE_LIMITED:
+			if (job->wait_paused)
+				ereport(ERROR,
+						(errcode(ROLLOUT_ERRCODE_RATE_LIMITED),
+						 errmsg("Rollout request %s %s not sent: client id \"%s\" is paused for %ld s more",
+								method, path, opts->client_id,
+								(job->wait_ms + 999) / 1000),
+						 errdetail("A 429 answer with Retry-After paused every server of this client id, longer than statement_timeout leaves."),
+						 errhint("Try again later, or raise statement_timeout.")));
+			else
+				ereport(ERROR,
+						(errcode(ROLLOUT_ERRCODE_RATE_LIMITED),
+						 errmsg("Rollout request %s %s not sent: the rate limit of client id \"%s\" makes it wait %ld ms",
+								method, path, opts->client_id, job->wait_ms),
+						 errdetail("That is longer than statement_timeout leaves."),
+						 errhint("Raise rate_limit (the lowest of the servers sharing this client id applies), or raise statement_timeout.")));
+			break;
 		case ROLLOUT_FAIL_OUT_OF_MEMORY:
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -615,6 +766,90 @@ rollout_http_raise_failure(RolloutOptions *opts, RolloutHttpJob *job)
 	}
 }
 
+static bool
+is_base64url(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/* Characters of an RFC 6750 bearer token (b64token). */
+static bool
+is_b64token(char c)
+{
+	return is_base64url(c) || c == '.' || c == '~' || c == '+' || c == '/' ||
+		c == '=';
+}
+
+/*
+ * The length of a JWT-shaped run at p (three base64url segments separated
+ * by dots, the first starting "eyJ"), else 0.
+ */
+static size_t
+jwt_length(const char *start, const char *p)
+{
+	const char *q = p;
+	int			dots = 0;
+
+	if (strncmp(p, "eyJ", 3) != 0 || (p > start && is_base64url(p[-1])))
+		return 0;
+	for (;;)
+	{
+		while (is_base64url(*q))
+			q++;
+		if (*q != '.' || dots == 2)
+			break;
+		dots++;
+		q++;
+	}
+	return dots == 2 ? (size_t) (q - p) : 0;
+}
+
+/*
+ * Upstream text with every token redacted, in palloc'd memory: anything
+ * JWT-shaped, and "Bearer <token>" (any case), become "[redacted]".
+ * Applied to all text from the API before it reaches a message.  NULL in,
+ * NULL out.
+ */
+char *
+rollout_redact(const char *text)
+{
+	StringInfoData buf;
+	const char *p = text;
+
+	if (text == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	while (*p)
+	{
+		size_t		n = jwt_length(text, p);
+
+		if (n == 0 && pg_strncasecmp(p, "bearer", 6) == 0 &&
+			(p == text || !is_base64url(p[-1])) &&
+			(p[6] == ' ' || p[6] == '\t' || p[6] == '+'))
+		{
+			const char *q = p + 6;
+
+			while (*q == ' ' || *q == '\t' || *q == '+')
+				q++;
+			if (is_b64token(*q))
+			{
+				while (is_b64token(*q))
+					q++;
+				n = q - p;
+			}
+		}
+		if (n > 0)
+		{
+			appendStringInfoString(&buf, "[redacted]");
+			p += n;
+		}
+		else
+			appendStringInfoChar(&buf, *p++);
+	}
+	return buf.data;
+}
+
 /*
  * Raise the error for a non-2xx response: one class and SQLSTATE per kind
  * of failure, the API's message in DETAIL, what to do in HINT.
@@ -624,7 +859,8 @@ rollout_http_report_error(const char *method, const char *path,
 						  RolloutResponse *resp)
 {
 	long		status = resp->status;
-	char	   *api_msg = rollout_api_message(resp->body, resp->body_len);
+	char	   *api_msg = rollout_redact(rollout_api_message(resp->body,
+															 resp->body_len));
 	int			code;
 	const char *what;
 	const char *hint = NULL;

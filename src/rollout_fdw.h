@@ -155,7 +155,10 @@ typedef enum RolloutFailure
 	ROLLOUT_FAIL_NETWORK,		/* transport failure after the retries */
 	ROLLOUT_FAIL_AMBIGUOUS,		/* a POST failed after it was sent */
 	ROLLOUT_FAIL_TOO_BIG,		/* over max_response_bytes */
-	ROLLOUT_FAIL_OUT_OF_MEMORY
+	ROLLOUT_FAIL_OUT_OF_MEMORY,
+	ROLLOUT_FAIL_BAD_HEADER,	/* response headers over the limit */
+	ROLLOUT_FAIL_RATE_LIMITED	/* not sent: the limiter's wait outlasts
+								 * statement_timeout (wait_ms) */
 } RolloutFailure;
 
 /* One request for rollout_http_run: the input, then the outcome. */
@@ -170,6 +173,8 @@ typedef struct RolloutHttpJob
 	RolloutResponse resp;		/* final response (palloc'd body) */
 	RolloutFailure failure;
 	CURLcode	curl_error;
+	long		wait_ms;		/* ROLLOUT_FAIL_RATE_LIMITED: the wait refused */
+	bool		wait_paused;	/* ... a 429's pause rather than rate_limit */
 	struct RolloutTransfer *transfer;	/* http.c's, during the run */
 } RolloutHttpJob;
 
@@ -363,10 +368,14 @@ extern char *rollout_column_field(Oid relid, AttrNumber attnum);
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
 extern void rollout_curl_init(void);
 
-/* in limiter.c */
+/* in ratelimit.c */
 extern void rollout_limiter_init(void);
-extern long rollout_limiter_take(RolloutOptions *opts);
+extern long rollout_limiter_take(RolloutOptions *opts, bool *paused);
 extern void rollout_limiter_pause(RolloutOptions *opts, long ms);
+extern void rollout_limiter_vouch(RolloutOptions *opts);
+
+/* in stats.c */
+extern void rollout_stats_init(void);
 extern void rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta);
 extern void rollout_stats_error(RolloutOptions *opts, const char *method,
 								const char *path, long status);
@@ -400,6 +409,7 @@ extern void rollout_http_raise_failure(RolloutOptions *opts,
 									   RolloutHttpJob *job);
 extern void rollout_http_report_error(const char *method, const char *path,
 									  RolloutResponse *resp);
+extern char *rollout_redact(const char *text);
 
 /* in decode.c */
 extern RolloutPage *rollout_decode_page(const char *body, size_t len,

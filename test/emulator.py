@@ -12,7 +12,8 @@ faults (status codes, latency, stalls, truncated or malformed bodies, pagination
 bodies), a "data not ready" window, a token-bucket rate limit, and a request log.
 
 Run `python3 test/emulator.py --help` for the command line. The Authorization header and the
-JWT are never printed or recorded.
+JWT are never printed or recorded (the "echo_headers" fault sends the request's headers back
+in a 400 error body to the client that sent them, as a careless API would).
 """
 
 import argparse
@@ -437,7 +438,8 @@ IMMEDIATE_ACTIONS = ("status", "html", "not_json")
 SEND_ACTIONS = ("truncate", "stall_body_s")
 LIST_ACTIONS = ("loop", "drop_metadata", "drop_list_key", "bad_total")
 NUMBER_ACTIONS = ("latency_ms", "stall_s", "stall_body_s", "bad_total", "huge_body_bytes")
-FLAG_ACTIONS = ("truncate", "html", "not_json", "loop", "drop_metadata", "drop_list_key")
+FLAG_ACTIONS = ("truncate", "html", "not_json", "loop", "drop_metadata", "drop_list_key",
+                "echo_headers")
 ACTIONS = ("status",) + NUMBER_ACTIONS + FLAG_ACTIONS
 RULE_KEYS = {"method", "path", "query", "after", "times", "body", "headers"} | set(ACTIONS)
 
@@ -1119,6 +1121,11 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if action in IMMEDIATE_ACTIONS:
             return self.send(immediate_fault(rule))
+        if action == "echo_headers":
+            # a careless API that quotes the request, Authorization included,
+            # in its error (only to the client that sent it: never logged)
+            echoed = "; ".join(f"{name}: {value}" for name, value in self.headers.items())
+            return self.send(error(400, f"rejected request with headers {echoed}"))
         if action == "latency_ms":
             time.sleep(rule.value / 1000.0)
         response = shaped(guarded(api_response, state, req, auth), rule)

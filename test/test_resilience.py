@@ -90,7 +90,7 @@ SELECT responses_5xx >= 1, retries >= 1, last_error_status, last_error_request
 FROM rollout_fdw_stats() WHERE database = current_database() AND server = 'rollout';
 COMMIT;""", DB)
 c.check("rollout_fdw_stats() in a read-only transaction, last error recorded",
-        rc == 0 and "t|t|403|GET /people/12" in out, out + err)
+        rc == 0 and "t|t|403|GET /people/{id}" in out, out + err)
 
 # === a persistent 500 with default retry options ends within seconds
 reset()

@@ -169,6 +169,124 @@ tls.terminate()
 tls.wait()
 shutil.rmtree(work)
 
+# === item 14: upstream text is redacted of tokens before it reaches a message
+reset()
+log_before = len(server_log_text())
+fault(path="^/api/people$", echo_headers=True, times=1)
+rc, out, err, _ = psql("SET log_min_messages = 'error'; SET log_min_error_statement = 'error'; "
+                       "SELECT count(*) FROM people", "rollout_security2")
+MINTED = ("eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJ0ZXN0LWNsaWVudCJ9."
+          "c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1hYmNkZWZnaGlqaw")
+fault(path="^/api/people$", status=500, times=10,
+      body=f"<html>upstream proxy error; token {MINTED}; Authorization: Bearer opaque-123</html>")
+rc2, out2, err2, _ = psql("SELECT count(*) FROM people", "rollout_security2")
+fault(path="^/api/people/13$", status=422, times=1,
+      body='{"errorMessage": "bad token bearer  abc.def-ghi_jkl"}')
+rc3, out3, err3, _ = psql("SELECT count(*) FROM people WHERE id = '13'", "rollout_security2")
+time.sleep(0.5)
+server = server_log_text()[log_before:]
+c.check("an error body echoing the headers is reported (DETAIL kept)",
+        rc != 0 and "HTTP 400" in err and "rejected request with headers" in err, err)
+c.check("no JWT, Bearer or minted token in client output",
+        not JWT.search(err + err2 + err3) and MINTED not in err2 and
+        "bearer " not in (err + err2 + err3).lower() and "opaque-123" not in err2 and
+        "abc.def-ghi_jkl" not in err3, err + err2 + err3)
+c.check("the redaction is visible", "[redacted]" in err and "[redacted]" in err2, err + err2)
+c.check("no JWT, Bearer or minted token in the server log",
+        not JWT.search(server) and MINTED not in server and "Bearer " not in server and
+        "opaque-123" not in server, server[-500:])
+reset()
+
+# === item 15: CR/LF in credential_id (option or /credentials) sends nothing
+reset()
+rc, out, err, _ = psql("ALTER USER MAPPING FOR CURRENT_USER SERVER rollout "
+                       "OPTIONS (SET credential_id E'cred-1\\r\\nHost: evil.example')",
+                       "rollout_security2")
+if rc == 0:
+    reset()
+    rc, out, err, _ = psql("SELECT count(*) FROM people", "rollout_security2")
+    c.check("credential_id with CR/LF: error naming the option, nothing sent",
+            rc != 0 and "credential_id" in err and log() == [], err + str(log()))
+else:
+    c.check("credential_id with CR/LF refused by the validator", "credential_id" in err, err)
+psql("ALTER USER MAPPING FOR CURRENT_USER SERVER rollout OPTIONS (DROP credential_id)",
+     "rollout_security2")
+reset()
+fault(path="^/api/credentials$", status=200,
+      body='[{"id": "cred-1\\r\\nHost: evil.example", "label": "x"}]')
+rc, out, err, _ = psql("SELECT count(*) FROM people", "rollout_security2")
+sent = [r for r in log() if r["path"] == "/api/people"]
+c.check("a discovered credential id with CR/LF: error naming /credentials, nothing sent",
+        rc != 0 and "/credentials" in err and sent == [], err + str(sent))
+psql("ALTER USER MAPPING FOR CURRENT_USER SERVER rollout OPTIONS (ADD credential_id 'cred-1')",
+     "rollout_security2")
+reset()
+
+# === item 16: rollout_fdw_stats() is not for PUBLIC, and keeps no values
+reset()
+fault(path="^/api/people$", status=500)
+psql("SELECT count(*) FROM people WHERE 'zoe.secret@example.com' = ANY (tags)",
+     "rollout_security2")
+fault(path="^/api/people/", status=500)
+psql("SELECT count(*) FROM people WHERE id = 'secret-id-4242'", "rollout_security2")
+reset()
+_, out, err, _ = psql("SELECT string_agg(last_error_request, ' | ') FROM rollout_fdw_stats()",
+                      "rollout_security2")
+c.check("last_error_request keeps no filter value or id",
+        "zoe.secret" not in out and "secret-id-4242" not in out and "{" in out, out + err)
+rc, out, err, _ = psql_script("""
+CREATE ROLE rollout_nobody;
+CREATE ROLE rollout_monitor IN ROLE pg_monitor;
+\\set ON_ERROR_STOP 0
+SET ROLE rollout_nobody;
+SELECT count(*) >= 0 FROM rollout_fdw_stats();
+RESET ROLE;
+SET ROLE rollout_monitor;
+SELECT 'monitor:' || (count(*) > 0)::text FROM rollout_fdw_stats();
+RESET ROLE;
+""", "rollout_security2")
+c.check("PUBLIC cannot execute rollout_fdw_stats()", "permission denied" in err, out + err)
+c.check("pg_monitor can", "monitor:true" in out, out + err)
+
+# rollout_fdw_credentials() checks USAGE on the server
+rc, out, err, _ = psql_script("""
+CREATE USER MAPPING FOR rollout_nobody SERVER rollout
+  OPTIONS (client_secret 'test-secret', user_id 'user-1');
+GRANT USAGE ON FOREIGN SERVER rollout TO rollout_monitor;
+CREATE USER MAPPING FOR rollout_monitor SERVER rollout
+  OPTIONS (client_secret 'test-secret', user_id 'user-1');
+\\set ON_ERROR_STOP 0
+SET ROLE rollout_nobody;
+SELECT count(*) FROM rollout_fdw_credentials('rollout');
+RESET ROLE;
+SET ROLE rollout_monitor;
+SELECT 'creds:' || count(*) FROM rollout_fdw_credentials('rollout');
+RESET ROLE;
+""", "rollout_security2")
+c.check("rollout_fdw_credentials() needs USAGE on the server",
+        "permission denied for foreign server rollout" in err, out + err)
+c.check("with USAGE it lists the credentials", "creds:" in out, out + err)
+# a look-alike handler named rollout_fdw_handler is not ours
+rc, out, err, _ = psql_script("""
+CREATE SCHEMA lookalike;
+CREATE FUNCTION lookalike.rollout_fdw_handler() RETURNS fdw_handler
+  AS 'file_fdw', 'file_fdw_handler' LANGUAGE C STRICT;
+CREATE FOREIGN DATA WRAPPER lookalike HANDLER lookalike.rollout_fdw_handler;
+CREATE SERVER lookalike FOREIGN DATA WRAPPER lookalike;
+CREATE USER MAPPING FOR CURRENT_USER SERVER lookalike;
+\\set ON_ERROR_STOP 0
+SELECT * FROM rollout_fdw_credentials('lookalike');
+""", "rollout_security2")
+c.check("a look-alike handler's server is refused by function, not name",
+        'server "lookalike" does not use rollout_fdw' in err, out + err)
+psql_script("""
+DROP USER MAPPING FOR rollout_nobody SERVER rollout;
+DROP USER MAPPING FOR rollout_monitor SERVER rollout;
+REVOKE USAGE ON FOREIGN SERVER rollout FROM rollout_monitor;
+DROP ROLE rollout_nobody;
+DROP ROLE rollout_monitor;
+""", "rollout_security2")
+
 psql(f"DROP DATABASE {DB}")
 psql("DROP DATABASE rollout_security2")
 c.finish()
