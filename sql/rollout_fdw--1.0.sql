@@ -21,7 +21,7 @@ CREATE FOREIGN DATA WRAPPER rollout_fdw
 CREATE FUNCTION rollout_fdw_credentials(server name,
     OUT id text, OUT label text, OUT app_key text, OUT created_at text)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'rollout_fdw_show_credentials'
+AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
 
 -- Counters per server since the cluster started (since this backend started

@@ -476,7 +476,7 @@ uses_rollout_fdw(ForeignServer *server)
 	return handler.fn_addr == rollout_fdw_handler;
 }
 
-PG_FUNCTION_INFO_V1(rollout_fdw_show_credentials);
+PG_FUNCTION_INFO_V1(rollout_fdw_credentials);
 
 /*
  * rollout_fdw_credentials(server name): the credentials the current user's
@@ -485,7 +485,7 @@ PG_FUNCTION_INFO_V1(rollout_fdw_show_credentials);
  * the same before using a mapping).
  */
 Datum
-rollout_fdw_show_credentials(PG_FUNCTION_ARGS)
+rollout_fdw_credentials(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),

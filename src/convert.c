@@ -449,9 +449,11 @@ conversion_error_callback(void *arg)
 	id = rollout_record_id(pos->page, pos->recno);
 	errcontext("column \"%s\" of foreign table \"%s\", record id %s, value %s",
 			   pos->column->attname, RelationGetRelationName(pos->rel),
-			   id ? id : "(none)",
-			   pos->value ? rollout_safe_text(pos->page->body + pos->value->off,
-											  pos->value->len, 100) : "(none)");
+			   id ? rollout_redact(id) : "(none)",
+			   pos->value ?
+			   rollout_redact(rollout_safe_text(pos->page->body + pos->value->off,
+												pos->value->len, 100)) :
+			   "(none)");
 }
 
 /*

@@ -189,6 +189,7 @@ get_multi(void)
 {
 	if (multi == NULL)
 	{
+		rollout_curl_init();
 		multi = curl_multi_init();
 		if (multi == NULL)
 			ereport(ERROR,
@@ -211,7 +212,10 @@ get_multi(void)
 CURL *
 rollout_http_new_handle(void)
 {
-	CURL	   *easy = curl_easy_init();
+	CURL	   *easy;
+
+	rollout_curl_init();
+	easy = curl_easy_init();
 
 	if (easy == NULL)
 		ereport(ERROR,

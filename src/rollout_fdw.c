@@ -91,7 +91,6 @@ typedef struct RolloutScanState
 } RolloutScanState;
 
 PG_FUNCTION_INFO_V1(rollout_fdw_handler);
-PG_FUNCTION_INFO_V1(rollout_fdw_credentials);
 
 /* ------------------------------------------------------------------
  * Planning
@@ -677,52 +676,4 @@ rollout_fdw_handler(PG_FUNCTION_ARGS)
 	routine->AnalyzeForeignTable = rolloutAnalyzeForeignTable;
 
 	PG_RETURN_POINTER(routine);
-}
-
-/*
- * rollout_fdw_credentials(server name): the credentials the current user's
- * mapping can see (id, label, app key, creation time), never their data.
- */
-Datum
-rollout_fdw_credentials(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
-												   false);
-	Oid			userid = GetUserId();
-	RolloutOptions *opts;
-	RolloutConn *conn;
-	List	   *creds;
-	ListCell   *lc;
-	char	   *handler;
-
-	InitMaterializedSRF(fcinfo, 0);
-	handler = get_func_name(GetForeignDataWrapper(server->fdwid)->fdwhandler);
-	if (handler == NULL || strcmp(handler, "rollout_fdw_handler") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" does not use rollout_fdw",
-						server->servername)));
-
-	opts = rollout_get_options(server->serverid, userid, InvalidOid);
-	conn = rollout_get_conn(GetUserMapping(userid, server->serverid));
-	creds = rollout_list_credentials(conn, opts);
-
-	foreach(lc, creds)
-	{
-		RolloutCredential *cred = lfirst(lc);
-		Datum		values[4];
-		bool		nulls[4];
-		char	   *fields[4] = {cred->id, cred->label, cred->app_key,
-		cred->created_at};
-
-		for (int i = 0; i < 4; i++)
-		{
-			nulls[i] = fields[i] == NULL;
-			values[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(fields[i]);
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
-							 nulls);
-	}
-	return (Datum) 0;
 }
