@@ -221,7 +221,7 @@ class Api:
             return 200, self.envelope(*page)
         if req.method == "POST" and req.path == coll:
             try:
-                sent = json.loads(req.body or b"{}")
+                sent = json.loads(req.body or b"{}", parse_float=Num, parse_int=Num)
             except ValueError:
                 return 400, {"errorMessage": "body is not JSON"}
             if not isinstance(sent, dict):
@@ -229,6 +229,7 @@ class Api:
             self.next_id += 1
             rec = dict(sent)
             rec["id"] = self.next_id
+            rec.pop("attrs", None)
             rec.setdefault("stage", "Lead")
             self.records.append(rec)
             return 201, rec
@@ -241,7 +242,7 @@ class Api:
                 return 200, self.records[i]
             if req.method == "PUT":
                 try:
-                    sent = json.loads(req.body or b"{}")
+                    sent = json.loads(req.body or b"{}", parse_float=Num, parse_int=Num)
                 except ValueError:
                     return 400, {"errorMessage": "body is not JSON"}
                 rec = dict(plain(self.records[i]))
