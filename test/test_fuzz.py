@@ -1319,13 +1319,20 @@ def fam_valid(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
 # Running
 # ---------------------------------------------------------------------------
 
-def server_log_path():
+def server_log_path(admin):
+    """The cluster's log file: pg_current_logfile(), else the one
+    pg_virtualenv writes beside the data directory."""
+    import glob
     env = os.environ.get("ROLLOUT_FUZZ_SERVER_LOG")
     if env:
         return env
-    import glob
-    cands = glob.glob("/var/log/postgresql/postgresql-15-regress.log") + \
-        glob.glob("/tmp/pg_virtualenv.*/log/*.log")
+    current = admin.value("SELECT pg_current_logfile()")
+    datadir = admin.value("SHOW data_directory")
+    if current:
+        return current if current.startswith("/") else os.path.join(datadir, current)
+    m = re.match(r"(/tmp/pg_virtualenv\.[^/]+)/", datadir)
+    cands = glob.glob(m.group(1) + "/log/*.log") if m else \
+        glob.glob("/var/log/postgresql/postgresql-15-regress.log")
     return cands[0] if cands else None
 
 
@@ -1402,7 +1409,7 @@ class Runner:
         self.crashes = 0
         self.peak_kb = 0
         self.peak_case = None
-        self.log_path = server_log_path()
+        self.log_path = server_log_path(self.admin)
         self.log_offset = os.path.getsize(self.log_path) if self.log_path and \
             os.path.exists(self.log_path) else 0
 
