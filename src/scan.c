@@ -270,7 +270,7 @@ fetch_list_page(RolloutScan *s)
 		s->first_total = total;
 	s->last_total = total;
 	s->rows_seen += page->nrecords;
-	if (total >= 0 && s->rows_seen - s->page_size > total)
+	if (total >= 0 && s->rows_seen > Max(total, s->first_total))
 		contract_error(label, "more records than \"_metadata.total\" announced");
 
 	next = &page->meta[ROLLOUT_META_NEXT];
