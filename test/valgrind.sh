@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The pg_regress suites with every backend under valgrind (memcheck):
+# The pg_regress suites and a subset of the fuzz suite with every backend
+# under valgrind (memcheck):
 #   bash test/valgrind.sh
 # Builds and installs the extension, starts a cluster of its own under
-# valgrind and the emulator, runs `make installcheck`, then reads the
-# valgrind logs: any error whose stack passes through rollout_fdw or the
-# libraries it drives (libcurl, jansson, libjwt) fails the run.  Slow
-# (several minutes): not part of the test command.
+# valgrind and the emulator, runs `make installcheck` and 60 fuzz cases
+# (hostile answers; their verdicts are the fuzz suite's business, timing
+# under valgrind is not), then reads the valgrind logs: any error whose
+# stack passes through rollout_fdw or the libraries it drives (libcurl,
+# jansson, libjwt) fails the run.  Slow (several minutes): the test command
+# runs it last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null || exit 1
@@ -43,6 +46,8 @@ export PGHOST=$work PGPORT=$port PGUSER=postgres
 
 make -s installcheck
 regress=$?
+ROLLOUT_FUZZ_CASES=60 timeout 900 python3 test/test_fuzz.py --seed 1 >"$work/fuzz.log" 2>&1
+echo "fuzz subset under valgrind: $(grep -E '^[0-9]+ passed' "$work/fuzz.log" | tail -1)"
 cleanup
 
 # error reports that involve our code or the libraries it drives
