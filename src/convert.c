@@ -28,6 +28,7 @@
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 
 #include "rollout_fdw.h"
@@ -59,6 +60,13 @@ kind_of(Oid typid)
 	if (OidIsValid(get_element_type(typid)))
 		return ROLLOUT_CONV_ARRAY;
 	return ROLLOUT_CONV_OTHER;
+}
+
+static bool
+is_integer_type(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+		typid == OIDOID;
 }
 
 /* first_name -> firstName; NULL when that is the name itself. */
@@ -165,6 +173,7 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 	basetype = getBaseType(att->atttypid);
 	col->is_domain = basetype != att->atttypid;
 	col->kind = kind_of(basetype);
+	col->is_integer = is_integer_type(basetype);
 	getTypeInputInfo(att->atttypid, &infunc, &col->ioparam);
 	fmgr_info(infunc, &col->infunc);
 
@@ -172,6 +181,7 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 	{
 		col->elemtype = get_element_type(basetype);
 		col->elemkind = kind_of(getBaseType(col->elemtype));
+		col->elem_is_integer = is_integer_type(getBaseType(col->elemtype));
 		getTypeInputInfo(col->elemtype, &infunc, &col->elem_ioparam);
 		fmgr_info(infunc, &col->elem_infunc);
 		get_typlenbyvalalign(col->elemtype, &col->elemlen, &col->elembyval,
@@ -256,10 +266,31 @@ cannot_convert(RolloutValueType type, Oid typid)
  * A non-array value by conversion kind, through the given input function
  * (the column's, so a domain's checks apply).
  */
+/*
+ * A JSON number written with a fraction or an exponent (5.0, 1e2) for an
+ * integer column: its integral value as digits, else the text unchanged
+ * (the integer type's input function then refuses it).
+ */
+static const char *
+integral_text(const char *text)
+{
+	Datum		num;
+	Datum		trunc;
+
+	if (strpbrk(text, ".eE") == NULL)
+		return text;
+	num = DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+							  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	trunc = DirectFunctionCall2(numeric_trunc, num, Int32GetDatum(0));
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, num, trunc)))
+		return text;
+	return DatumGetCString(DirectFunctionCall1(numeric_out, trunc));
+}
+
 static Datum
 convert_scalar(RolloutPage *page, RolloutValue *v, RolloutConvKind kind,
 			   Oid typid, FmgrInfo *infunc, Oid ioparam, int32 typmod,
-			   bool *isnull)
+			   bool is_integer, bool *isnull)
 {
 	const char *text = NULL;
 	RolloutValueType type = (RolloutValueType) v->type;
@@ -301,6 +332,8 @@ convert_scalar(RolloutPage *page, RolloutValue *v, RolloutConvKind kind,
 	}
 	if (text == NULL)
 		text = value_text(page, v);
+	if (is_integer && type == ROLLOUT_JSON_NUMBER)
+		text = integral_text(text);
 	return InputFunctionCall(infunc, unconstify(char *, text), ioparam,
 							 typmod);
 }
@@ -325,7 +358,8 @@ convert_array(RolloutPage *page, RolloutValue *v, RolloutColumn *col)
 			cannot_convert(items[i].type, col->elemtype);
 		elems[i] = convert_scalar(page, &items[i], col->elemkind,
 								  col->elemtype, &col->elem_infunc,
-								  col->elem_ioparam, -1, &nulls[i]);
+								  col->elem_ioparam, col->typmod,
+								  col->elem_is_integer, &nulls[i]);
 	}
 	dims[0] = n;
 	result = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
@@ -334,7 +368,7 @@ convert_array(RolloutPage *page, RolloutValue *v, RolloutColumn *col)
 												col->elemalign));
 	if (col->is_domain)
 		domain_check(result, false, col->typid, &col->domain_extra,
-					 CurrentMemoryContext);
+					 col->infunc.fn_mcxt);
 	return result;
 }
 
@@ -355,7 +389,7 @@ value_to_datum(RolloutPage *page, RolloutValue *v, RolloutColumn *col,
 		return convert_array(page, v, col);
 	}
 	return convert_scalar(page, v, col->kind, col->typid, &col->infunc,
-						  col->ioparam, col->typmod, isnull);
+						  col->ioparam, col->typmod, col->is_integer, isnull);
 }
 
 /* ------------------------------------------------------------------

@@ -31,6 +31,8 @@
 
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "nodes/bitmapset.h"
+#include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "rollout_fdw.h"
@@ -91,6 +93,7 @@ typedef struct DecodeState
 	int			pending_n;
 	int			pending_meta;	/* FRAME_META: which field, or -1 */
 	char	   *pending_key;	/* FRAME_ENVELOPE: the field's name */
+	int			pending_list;	/* FRAME_LIST: the list of the element */
 
 	/* per record: where each column's value is among page->values */
 	int32	   *slot_of;		/* ncolumns + 1 (the id last) */
@@ -220,8 +223,23 @@ select_pending(DecodeState *ds, Frame *f, const char *key, int index)
 				strcmp(p->keys[f->depth], key) == 0;
 		else
 			match = p->index[f->depth] == index;
-		if (match)
-			ds->pool[ds->pending_off + ds->pending_n++] = c;
+		if (!match)
+			continue;
+		ds->pool[ds->pending_off + ds->pending_n++] = c;
+
+		/*
+		 * A repeated key on the way to a value: the later one wins, as it
+		 * does for a value's own key, so what came through the earlier one
+		 * is forgotten (an exact name still wins over camelCase).
+		 */
+		if (key != NULL && p->nkeys > f->depth + 1)
+		{
+			int32		slot = ds->slot_of[c.col == ID_COLUMN ?
+										   ds->ncolumns : c.col];
+
+			if (slot >= 0 && ds->page->values[slot].alt >= c.alt)
+				ds->page->values[slot].type = ROLLOUT_JSON_NULL;
+		}
 	}
 }
 
@@ -364,9 +382,18 @@ push_frame(DecodeState *ds, bool is_array, int start)
 			break;
 		case FRAME_RECORD:
 			if (is_array)
-				f->role = FRAME_SKIP;	/* a record that is not an object */
+			{
+				/* a record that is not an object: the list is refused */
+				if (parent != NULL)
+					ds->page->nonobject_lists =
+						bms_add_member(ds->page->nonobject_lists,
+									   ds->pending_list);
+				f->role = FRAME_SKIP;
+			}
 			else
 			{
+				if (parent != NULL)
+					add_record(ds, ds->pending_list, start);
 				ds->page->records[ds->cur_record].is_object = true;
 				push_record_candidates(ds, f);
 			}
@@ -442,7 +469,12 @@ field_start(DecodeState *ds, const char *raw, int rawlen)
 	{
 		case FRAME_ENVELOPE:
 			if (strcmp(key, "_metadata") == 0)
+			{
+				/* a repeated _metadata replaces the earlier one */
+				memset(ds->page->meta, 0, sizeof(ds->page->meta));
+				ds->page->meta_is_object = false;
 				ds->pending_role = FRAME_META;
+			}
 			else
 			{
 				ds->pending_role = FRAME_LIST;
@@ -479,8 +511,8 @@ element_start(DecodeState *ds, int start)
 	switch (f->role)
 	{
 		case FRAME_LIST:
-			/* every element is a record, objects or not */
-			add_record(ds, f->list, start);
+			/* an element: a record when it is an object (push_frame) */
+			ds->pending_list = f->list;
 			ds->pending_role = FRAME_RECORD;
 			break;
 		case FRAME_RECORD:
@@ -532,7 +564,8 @@ scalar(DecodeState *ds, JsonTokenType tokentype, int start, int end)
 			pnstrdup(ds->page->body + start, end - start);
 	}
 	else if (f->role == FRAME_LIST)
-		ds->page->records[ds->cur_record].len = end - start;
+		ds->page->nonobject_lists = bms_add_member(ds->page->nonobject_lists,
+												   f->list);
 	else if ((f->role == FRAME_RECORD || f->role == FRAME_INNER) &&
 			 ds->pending_n > 0)
 		keep_pending(ds, f->depth + 1, type, start, end);
@@ -552,7 +585,7 @@ static int
 token_offset(DecodeState *ds)
 {
 	if (ds->lex->token_start == NULL)
-		return 0;
+		return ds->lex->input_length;
 	return (int) (ds->lex->token_start - ds->lex->input);
 }
 
@@ -678,6 +711,8 @@ choose_list(RolloutPage *page, const char *resource)
 		i++;
 	}
 	page->list_found = chosen >= 0;
+	page->list_has_nonobject = chosen >= 0 &&
+		bms_is_member(chosen, page->nonobject_lists);
 	for (int r = 0; r < page->nrecords; r++)
 		if (page->records[r].list == chosen)
 			page->records[kept++] = page->records[r];
@@ -927,10 +962,12 @@ rollout_decode_elements(const char *body, RolloutValue *array, int *nelems)
 	{
 		JsonParseErrorType rc = json_lex(lex);
 		JsonTokenType tok = lex->token_type;
-		int			here = (int) (lex->token_start - lex->input);
+		int			here;
 
-		if (rc != JSON_SUCCESS || tok == JSON_TOKEN_END)
+		if (rc != JSON_SUCCESS || tok == JSON_TOKEN_END ||
+			lex->token_start == NULL)
 			break;				/* the slice was checked when it was kept */
+		here = (int) (lex->token_start - lex->input);
 		switch (tok)
 		{
 			case JSON_TOKEN_OBJECT_START:
@@ -954,9 +991,8 @@ rollout_decode_elements(const char *body, RolloutValue *array, int *nelems)
 			case JSON_TOKEN_TRUE:
 			case JSON_TOKEN_FALSE:
 			case JSON_TOKEN_NULL:
-				if (depth != 1 || lex->token_terminator == NULL)
+				if (depth != 1)
 					continue;
-				/* a key is a string followed by a colon: only in objects */
 				start = here;
 				type = tok == JSON_TOKEN_STRING ? ROLLOUT_JSON_STRING :
 					tok == JSON_TOKEN_NUMBER ? ROLLOUT_JSON_NUMBER :
@@ -967,6 +1003,11 @@ rollout_decode_elements(const char *body, RolloutValue *array, int *nelems)
 			default:
 				continue;
 		}
+		if (n >= (int) MaxArraySize)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a JSON array of more than %d elements cannot become an SQL array",
+							(int) MaxArraySize)));
 		if (n == cap)
 		{
 			cap *= 2;

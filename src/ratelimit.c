@@ -51,6 +51,7 @@ typedef struct TenantBucket
 	int64		paused_until;	/* a 429's Retry-After, for everyone */
 	double		rate;			/* lowest vouched rate_limit, 0 = none */
 	int64		rate_seen;		/* when a server of that rate was answered */
+	int64		used;			/* last looked up */
 } TenantBucket;
 
 typedef struct RateLimitShared
@@ -163,19 +164,40 @@ find_tenant(RateLimitShared *s, const char *client_id, int64 now, bool *full)
 	for (int i = 0; i < s->ntenants; i++)
 		if (strncmp(s->tenants[i].client_id, client_id,
 					sizeof(s->tenants[i].client_id) - 1) == 0)
+		{
+			s->tenants[i].used = now;
 			return &s->tenants[i];
+		}
 	if (s->ntenants == MAX_TENANTS)
 	{
-		/* more tenants than slots: they share the last one, still limited */
-		if (!s->full_logged)
-			*full = s->full_logged = true;
-		return &s->tenants[MAX_TENANTS - 1];
+		/*
+		 * More tenants than slots: take over the one idle longest, when it
+		 * has been idle for the rate window and is not paused; else they
+		 * share the last one, still limited.
+		 */
+		t = NULL;
+		for (int i = 0; i < MAX_TENANTS; i++)
+		{
+			TenantBucket *c = &s->tenants[i];
+
+			if (c->paused_until <= now && now - c->used > RATE_WINDOW_US &&
+				(t == NULL || c->used < t->used))
+				t = c;
+		}
+		if (t == NULL)
+		{
+			if (!s->full_logged)
+				*full = s->full_logged = true;
+			return &s->tenants[MAX_TENANTS - 1];
+		}
 	}
-	t = &s->tenants[s->ntenants++];
+	else
+		t = &s->tenants[s->ntenants++];
 	memset(t, 0, sizeof(TenantBucket));
 	strlcpy(t->client_id, client_id, sizeof(t->client_id));
 	t->tokens = 1.0;
 	t->refilled = now;
+	t->used = now;
 	return t;
 }
 

@@ -232,6 +232,7 @@ typedef struct RolloutColumn
 	Oid			typid;
 	int32		typmod;
 	RolloutConvKind kind;
+	bool		is_integer;		/* int2, int4, int8, oid */
 	bool		is_domain;
 	void	   *domain_extra;	/* domain_check's cache */
 	FmgrInfo	infunc;
@@ -239,6 +240,7 @@ typedef struct RolloutColumn
 	/* arrays only */
 	Oid			elemtype;
 	RolloutConvKind elemkind;
+	bool		elem_is_integer;
 	FmgrInfo	elem_infunc;
 	Oid			elem_ioparam;
 	int16		elemlen;
@@ -306,6 +308,8 @@ typedef struct RolloutPage
 	bool		meta_is_object;
 	RolloutMetaValue meta[ROLLOUT_META_COUNT];
 	List	   *list_names;		/* names of the top-level arrays */
+	Bitmapset  *nonobject_lists;	/* arrays holding a non-object */
+	bool		list_has_nonobject;	/* the chosen one does */
 	int			nlists;
 	const char *list_key;		/* the list the records came from */
 	bool		list_found;
@@ -353,6 +357,7 @@ typedef struct RolloutScan
 	int64		last_total;		/* ... of the latest page */
 	int64		rows_seen;
 	int64		list_pages;
+	int			empty_pages;	/* cursor paging: empty pages in a row */
 	HTAB	   *seen_cursors;
 	HTAB	   *seen_ids;
 

@@ -128,9 +128,8 @@ check_envelope(RolloutScan *s, RolloutPage *page, const char *label)
 		contract_error(label, "\"_metadata.next\" is neither a string nor null");
 	if (next->present && next->type == ROLLOUT_JSON_STRING && next->text == NULL)
 		contract_error(label, "\"_metadata.next\" is not a valid string");
-	for (int i = 0; i < page->nrecords; i++)
-		if (!page->records[i].is_object)
-			contract_error(label, "a record is not a JSON object");
+	if (page->list_has_nonobject)
+		contract_error(label, "a record is not a JSON object");
 }
 
 /* Send the jobs, each with the scan's credentials; count what they cost. */
@@ -212,10 +211,11 @@ check_complete(RolloutScan *s, const char *label)
 {
 	int64		expected;
 
-	if (s->first_total < 0 || s->last_total < 0)
+	if (s->first_total < 0)
 		return;
 	/* records deleted during the scan lower the last page's total */
-	expected = Min(s->first_total, s->last_total);
+	expected = s->last_total >= 0 ? Min(s->first_total, s->last_total) :
+		s->first_total;
 	if (s->rows_seen < expected)
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
@@ -292,7 +292,8 @@ fetch_list_page(RolloutScan *s)
 			RolloutRecord *r = &page->records[k];
 
 			for (int v = 0; v < r->nvalues; v++)
-				if (page->values[r->first + v].col == -1)
+				if (page->values[r->first + v].col == -1 &&
+					page->values[r->first + v].type != ROLLOUT_JSON_NULL)
 					(void) set_add(s->scan_cxt, &s->seen_ids, "rollout_fdw ids",
 								   page->body + page->values[r->first + v].off,
 								   page->values[r->first + v].len);
@@ -300,6 +301,16 @@ fetch_list_page(RolloutScan *s)
 	}
 	else
 	{
+		/* a cursor that never ends: pages beyond what total allows */
+		if (page->nrecords == 0)
+			s->empty_pages++;
+		else
+			s->empty_pages = 0;
+		if (s->empty_pages > 10)
+			contract_error(label, "more than 10 empty pages in a row, each with a next cursor");
+		if (total >= 0 && limit > 0 &&
+			s->list_pages > total / limit + 10)
+			contract_error(label, "more pages than \"_metadata.total\" and \"_metadata.limit\" allow");
 		if (!set_add(s->scan_cxt, &s->seen_cursors, "rollout_fdw cursors",
 					 next->text, (int) strlen(next->text)))
 			contract_error(label, "\"_metadata.next\" repeats an earlier cursor (a pagination loop)");
@@ -371,7 +382,7 @@ fetch_offset_pages(RolloutScan *s)
 			{
 				RolloutValue *id = &page->values[rec->first + v];
 
-				if (id->col == -1 &&
+				if (id->col == -1 && id->type != ROLLOUT_JSON_NULL &&
 					!set_add(s->scan_cxt, &s->seen_ids, "rollout_fdw ids",
 							 page->body + id->off, id->len))
 					drift_error(label, "a record came twice");
@@ -431,6 +442,7 @@ restart(RolloutScan *s)
 	s->first_total = s->last_total = -1;
 	s->rows_seen = 0;
 	s->list_pages = 0;
+	s->empty_pages = 0;
 	s->ids = NIL;
 	s->by_ids = false;
 	s->filter_query = "";

@@ -115,6 +115,46 @@ serve(json.dumps(page([{"id": 1, "tags": ["a"]}])))
 rc, out, err, _ = psql("SELECT tags FROM dom", db=DB)
 c.check("and takes one", rc == 0 and out == "{a}", out + err)
 
+# === the review of the decoder: a domain's cache over several rows, the
+# last page without total, integral numbers for integer columns, element
+# typmods, a repeated key on the way to a value
+serve(json.dumps(page([{"id": i, "tags": ["a"]} for i in range(1, 6)])))
+rc, out, err, _ = psql("SELECT count(*), min(tags::text) FROM dom", db=DB)
+c.check("a domain over an array checks every row of a page", rc == 0 and out == "5|{a}", out + err)
+reset()
+fault(path="^/api/people$", method="GET", query="next=", status=200,
+      body=json.dumps(page([], total=None, nxt=None) | {"_metadata": {"next": None}}))
+fault(path="^/api/people$", method="GET", status=200,
+      body=json.dumps(page([{"id": 1}], total=1000, nxt="c1", limit=1)))
+state = sqlstate("SELECT count(*) FROM people")
+c.check("a last page without total does not hide a list ending short", state == "08P01", state)
+psql_script("""
+CREATE FOREIGN TABLE ints (id text, a integer, b bigint, c smallint[], v varchar(3)[])
+  SERVER rollout OPTIONS (resource 'people');
+""", db=DB)
+serve('{"people": [{"id": 1, "a": 5.0, "b": 1e2, "c": [2.00, 3]}], '
+      '"_metadata": {"collection": "people", "total": 1, "next": null}}')
+rc, out, err, _ = psql("SELECT a, b, c FROM ints", db=DB)
+c.check("integral numbers written 5.0 and 1e2 read into integer columns",
+        rc == 0 and out == "5|100|{2,3}", out + err)
+serve('{"people": [{"id": 1, "a": 5.5}], "_metadata": {"collection": "people", "total": 1, "next": null}}')
+state = sqlstate("SELECT a FROM ints")
+c.check("5.5 into an integer column is the type's own 22P02", state == "22P02", state)
+serve('{"people": [{"id": 1, "v": ["abcdef"]}], "_metadata": {"collection": "people", "total": 1, "next": null}}')
+state = sqlstate("SELECT v FROM ints")
+c.check("varchar(3)[] elements keep the column's length limit", state == "22001", state)
+psql_script("""
+CREATE FOREIGN TABLE nested (id text, e text OPTIONS (field 'emails.0.value'))
+  SERVER rollout OPTIONS (resource 'people');
+""", db=DB)
+serve('{"people": [{"id": 1, "emails": [{"value": "a@x"}], "emails": []}], '
+      '"_metadata": {"collection": "people", "total": 1, "next": null}}')
+rc, out, err, _ = psql("SELECT coalesce(e, 'NULL') FROM nested", db=DB)
+c.check("a repeated key on the way to a value: the later one wins", rc == 0 and out == "NULL", out + err)
+serve('{"people": [{"id": 1}, 5], "_metadata": {"collection": "people", "total": 2, "next": null}}')
+state = sqlstate("SELECT count(*) FROM people")
+c.check("a record that is not an object breaks the contract", state == "08P01", state)
+
 # === item 7: text crosses the database encoding
 for enc in ("LATIN1", "SQL_ASCII"):
     name = "rollout_decode_" + enc.lower()
