@@ -725,6 +725,16 @@ decode(RolloutPage *page, RolloutColumn *columns, int ncolumns,
 {
 	DecodeState ds;
 
+	/* RFC 8259: a JSON text is UTF-8; a NUL byte is not JSON either */
+	{
+		int			valid = pg_encoding_verifymbstr(PG_UTF8, page->body,
+													page->len);
+
+		if (valid < page->len)
+			broken_body(page->body[valid] == '\0' ? "A NUL byte" :
+						"Invalid UTF-8", page->label, valid);
+	}
+
 	memset(&ds, 0, sizeof(ds));
 	ds.page = page;
 	ds.columns = columns;

@@ -76,6 +76,7 @@ typedef struct RolloutModifyState
 
 	/* rows this statement acted on, for the error of a later failure */
 	int64		acted;
+	int			in_flight;		/* POSTs sent and not yet answered */
 	StringInfoData acted_ids;
 	int			ids_listed;
 
@@ -626,6 +627,9 @@ acted_rows_callback(void *arg)
 	const char *done = st->operation == CMD_INSERT ? "created" :
 		st->operation == CMD_UPDATE ? "updated" : "deleted";
 
+	if (st->in_flight > 0)
+		errcontext("%d POST /%s request(s) had been sent when the statement stopped: Rollout may have created those records; check before running it again",
+				   st->in_flight, st->resource);
 	if (st->acted > 0)
 		errcontext("%lld row(s) of this statement were %s in the CRM before the failure and stay %s (a ROLLBACK cannot undo them); ids: %s%s",
 				   (long long) st->acted, done,
@@ -777,7 +781,9 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 		jobs[i].body = build_body(st, slots[i], NULL);
 	}
 
+	st->in_flight = n;
 	rollout_api_run(st->conn, st->opts, jobs, n, true);
+	st->in_flight = 0;
 
 	/* count first: whatever happens next, these exist */
 	for (int i = 0; i < n; i++)

@@ -96,6 +96,8 @@ meta_count(RolloutPage *page, RolloutMetaField field, const char *label)
 
 	if (!m->present || m->type == ROLLOUT_JSON_NULL)
 		return -1;
+	if (m->type == ROLLOUT_JSON_NUMBER && strcmp(m->text, "-0") == 0)
+		return 0;
 	if (m->type != ROLLOUT_JSON_NUMBER ||
 		strspn(m->text, "0123456789") != strlen(m->text))
 		contract_error(label, psprintf("\"_metadata.%s\" is not a non-negative integer",

@@ -945,6 +945,9 @@ def fam_body(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
         c.handler = make_handler(c, api, matches2, mutate)
         c.expect = Expect(rows=None, error="never", note="count checked") \
             if kind != "analyze" else Expect(tag="ANALYZE")
+        if kind == "analyze":
+            # the page's limit is above the one asked for: a contract error
+            c.expect.loosen("a limit above what was asked")
         if kind in ("scan1", "scan4", "import"):
             c.sql = c.sql.replace(c.sql.split(" FROM ")[0], "SELECT count(*), count(id)")
             c.expect = Expect(rows=[[(EXACT, str(count)), (EXACT, "0")]])
