@@ -41,7 +41,7 @@ if [ $# -eq 0 ] && [ "${ROLLOUT_SKIP_VALGRIND:-}" = "" ]; then
   echo "== valgrind: the pg_regress suites under memcheck"
   bash test/valgrind.sh >"$out" 2>&1
   vg_rc=$?
-  grep -E "^valgrind:|^== |^[0-9]+ passed" "$out" | tail -5
+  grep -E "^valgrind:|^fuzz subset|^== |^[0-9]+ passed" "$out" | tail -5
   [ "$vg_rc" -eq 0 ] || { cat "$out" | tail -100; }
   if [ "$vg_rc" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
