@@ -7,6 +7,7 @@
 rollout_emu_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 rollout_emu_port_file=$(mktemp)
 python3 "$rollout_emu_dir/emulator.py" --port 0 --port-file "$rollout_emu_port_file" \
+  --client slow-client:test-secret \
   --quiet >"${ROLLOUT_EMU_LOG:-/dev/null}" 2>&1 &
 rollout_emu_pid=$!
 trap 'kill $rollout_emu_pid 2>/dev/null; wait $rollout_emu_pid 2>/dev/null; rm -f "$rollout_emu_port_file"' EXIT
