@@ -100,12 +100,14 @@ c.check("a Retry-After past statement_timeout fails at once, classified",
 
 # the rate limiter's wait: 5 pages at 0.5 request/s
 reset()
-psql("ALTER SERVER rollout OPTIONS (ADD rate_limit '0.5'); "
+# (a client id of its own: the slowest rate of a client id holds for every
+# server of that client id for 60 s, README "One rate limit")
+psql("ALTER SERVER rollout OPTIONS (ADD rate_limit '0.5', SET client_id 'slow-client'); "
      "ALTER FOREIGN TABLE people OPTIONS (ADD page_size '5')", DB)
 rc, err, over = overshoot("SELECT count(*) FROM people", 1.0)
 c.check("statement_timeout during a rate-limiter wait",
         rc != 0 and "statement timeout" in err and over < 0.5, f"{err} overshoot {over:.3f}s")
-psql("ALTER SERVER rollout OPTIONS (DROP rate_limit); "
+psql("ALTER SERVER rollout OPTIONS (DROP rate_limit, SET client_id 'test-client'); "
      "ALTER FOREIGN TABLE people OPTIONS (DROP page_size)", DB)
 
 reset()
