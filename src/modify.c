@@ -723,7 +723,8 @@ read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
 		*problem = pstrdup("The answer is JSON but not an object.");
 		return NULL;
 	}
-	if (rollout_record_id(root, 0) == NULL)
+	/* the id matters when the row goes back to the executor */
+	if (st->retrieve && rollout_record_id(root, 0) == NULL)
 	{
 		*problem = pstrdup("The answer has no \"id\".");
 		return NULL;

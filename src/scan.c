@@ -215,9 +215,16 @@ check_complete(RolloutScan *s, const char *label)
 
 	if (s->first_total < 0)
 		return;
-	/* records deleted during the scan lower the last page's total */
-	expected = s->last_total >= 0 ? Min(s->first_total, s->last_total) :
-		s->first_total;
+
+	/*
+	 * Records deleted during the scan lower the last page's total: a drop
+	 * of up to 1% of the first total (at least 10 records) is taken as
+	 * that; a larger one is not believed.
+	 */
+	expected = s->first_total;
+	if (s->last_total >= 0 && s->last_total < s->first_total)
+		expected -= Min(s->first_total - s->last_total,
+						Max((int64) 10, s->first_total / 100));
 	if (s->rows_seen < expected)
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
