@@ -128,6 +128,22 @@ fault(path="^/api/people$", method="GET", status=200,
       body=json.dumps(page([{"id": 1}], total=1000, nxt="c1", limit=1)))
 state = sqlstate("SELECT count(*) FROM people")
 c.check("a last page without total does not hide a list ending short", state == "08P01", state)
+reset()
+fault(path="^/api/people$", method="GET", query="next=", status=200,
+      body=json.dumps(page([{"id": 2}], total=2, nxt=None)))
+fault(path="^/api/people$", method="GET", status=200,
+      body=json.dumps(page([{"id": 1}], total=2345, nxt="c1", limit=1)))
+state = sqlstate("SELECT count(*) FROM people")
+c.check("a total that drops from 2345 to 2 does not excuse 2343 missing records",
+        state == "08P01", state)
+reset()
+fault(path="^/api/people$", method="GET", query="next=", status=200,
+      body=json.dumps(page([{"id": 2}], total=2, nxt=None)))
+fault(path="^/api/people$", method="GET", status=200,
+      body=json.dumps(page([{"id": 1}], total=3, nxt="c1", limit=1)))
+rc, out, err, _ = psql("SELECT count(*) FROM people", db=DB)
+c.check("a record deleted during the scan (total 3, then 2) is not an error",
+        rc == 0 and out == "2", out + err)
 psql_script("""
 CREATE FOREIGN TABLE ints (id text, a integer, b bigint, c smallint[], v varchar(3)[])
   SERVER rollout OPTIONS (resource 'people');
