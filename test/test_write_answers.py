@@ -32,9 +32,13 @@ for name, body in (("not JSON", "Created!"), ("truncated", '{"id": "501", "first
         reset()
         fault(method="POST", path="^/api/people$", status=201, body=body, times=1)
         rc, out, err, _ = insert("Broken", extra)
-        c.check(f"201 {name} {extra or 'without RETURNING'}: the error says it was created",
-                rc != 0 and "created the record but its answer" in err
-                and "1 row(s) of this statement were created" in err, err)
+        if name == "no id" and not extra:
+            # a record without its id is a readable answer: nothing needs the row
+            c.check("201 no id without RETURNING: INSERT 0 1", rc == 0, err)
+        else:
+            c.check(f"201 {name} {extra or 'without RETURNING'}: the error says it was created",
+                    rc != 0 and "created the record but its answer" in err
+                    and "1 row(s) of this statement were created" in err, err)
         c.check(f"... {name}: sent once", len(posts()) == 1, str(len(posts())))
 
 # === the same inside a batch: every 2xx counts as created, known ids listed
