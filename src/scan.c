@@ -290,7 +290,7 @@ fetch_list_page(RolloutScan *s)
 		check_complete(s, label);
 	}
 	else if (s->concurrency > 1 && total >= 0 && limit > 0 &&
-			 s->max_pages == 0)
+			 s->max_pages == 0 && s->rows_seen < total)
 	{
 		/* the rest by offset, several pages in flight */
 		s->offset_paging = true;
@@ -383,6 +383,11 @@ fetch_offset_pages(RolloutScan *s)
 		(void) meta_count(page, ROLLOUT_META_LIMIT, label);
 		if ((int64) page->nrecords != expect)
 			drift_error(label, "the page has another number of records");
+		if (offset + s->page_limit >= s->first_total &&
+			page->meta[ROLLOUT_META_NEXT].present &&
+			page->meta[ROLLOUT_META_NEXT].type == ROLLOUT_JSON_STRING &&
+			page->meta[ROLLOUT_META_NEXT].text[0] != '\0')
+			contract_error(label, "the last page by \"_metadata.total\" has a next cursor");
 		for (int r = 0; r < page->nrecords; r++)
 		{
 			RolloutRecord *rec = &page->records[r];

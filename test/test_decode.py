@@ -144,6 +144,14 @@ fault(path="^/api/people$", method="GET", status=200,
 rc, out, err, _ = psql("SELECT count(*) FROM people", db=DB)
 c.check("a record deleted during the scan (total 3, then 2) is not an error",
         rc == 0 and out == "2", out + err)
+reset()
+fault(path="^/api/people$", method="GET", query="next=", status=200,
+      body=json.dumps(page([{"id": 3}], total=3, nxt=None, limit=2)))
+fault(path="^/api/people$", method="GET", status=200,
+      body=json.dumps(page([{"id": 1}, {"id": 2}], total=2, nxt="c2", limit=2)))
+rc, out, err, _ = psql("SELECT count(*) FROM people_par", db=DB)
+c.check("parallel paging: a first page that says it holds all but has a next cursor is followed",
+        rc == 0 and out == "3", out + err)
 psql_script("""
 CREATE FOREIGN TABLE ints (id text, a integer, b bigint, c smallint[], v varchar(3)[])
   SERVER rollout OPTIONS (resource 'people');
