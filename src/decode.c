@@ -159,16 +159,12 @@ pool_reserve(DecodeState *ds, int n)
 static RolloutFieldPath *
 candidate_path(DecodeState *ds, Candidate c)
 {
-	static RolloutFieldPath id_path = {1, NULL, NULL};
 	static char *id_keys[1] = {"id"};
 	static int32 id_index[1] = {-1};
+	static RolloutFieldPath id_path = {1, id_keys, id_index};
 
 	if (c.col == ID_COLUMN)
-	{
-		id_path.keys = id_keys;
-		id_path.index = id_index;
 		return &id_path;
-	}
 	return &ds->columns[c.col].paths[c.alt];
 }
 
@@ -321,7 +317,6 @@ add_record(DecodeState *ds, int list, int start)
 	r->len = 0;
 	r->first = page->nvalues;
 	r->nvalues = 0;
-	r->is_object = false;
 	ds->cur_record = page->nrecords++;
 	for (int i = 0; i <= ds->ncolumns; i++)
 		ds->slot_of[i] = -1;
@@ -394,7 +389,6 @@ push_frame(DecodeState *ds, bool is_array, int start)
 			{
 				if (parent != NULL)
 					add_record(ds, ds->pending_list, start);
-				ds->page->records[ds->cur_record].is_object = true;
 				push_record_candidates(ds, f);
 			}
 			break;
@@ -498,9 +492,9 @@ field_start(DecodeState *ds, const char *raw, int rawlen)
 	pfree(key);
 }
 
-/* An element of the innermost array begins at start. */
+/* An element of the innermost array begins. */
 static void
-element_start(DecodeState *ds, int start)
+element_start(DecodeState *ds)
 {
 	Frame	   *f = &ds->frames[ds->nframes - 1];
 
@@ -629,7 +623,7 @@ walk(DecodeState *ds)
 			}
 			else if (is_array)
 			{
-				element_start(ds, token_offset(ds));
+				element_start(ds);
 				continue;
 			}
 			else
@@ -661,7 +655,7 @@ walk(DecodeState *ds)
 				LEX_NEXT(ds);
 				if (f->is_array)
 				{
-					element_start(ds, token_offset(ds));
+					element_start(ds);
 					break;
 				}
 				goto key;
@@ -876,70 +870,48 @@ rollout_json_unescape(const char *raw, int len, const char **problem)
 		}
 		if (++p >= end)
 			goto bad_escape;
-		switch (*p)
+		if (*p != 'u')
 		{
-			case '"':
-			case '\\':
-			case '/':
-				appendStringInfoChar(&buf, *p);
-				break;
-			case 'b':
-				appendStringInfoChar(&buf, '\b');
-				break;
-			case 'f':
-				appendStringInfoChar(&buf, '\f');
-				break;
-			case 'n':
-				appendStringInfoChar(&buf, '\n');
-				break;
-			case 'r':
-				appendStringInfoChar(&buf, '\r');
-				break;
-			case 't':
-				appendStringInfoChar(&buf, '\t');
-				break;
-			case 'u':
-				{
-					int32		ch = read_u_escape(p + 1, end);
-					unsigned char utf8[8];
+			static const char from[] = "\"\\/bfnrt";
+			static const char to[] = "\"\\/\b\f\n\r\t";
+			const char *e = *p != '\0' ? strchr(from, *p) : NULL;
 
-					if (ch < 0)
-						goto bad_escape;
-					p += 4;
-					if (ch >= 0xD800 && ch <= 0xDBFF)
-					{
-						int32		lo = -1;
-
-						if (end - p >= 7 && p[1] == '\\' && p[2] == 'u')
-							lo = read_u_escape(p + 3, end);
-						if (lo < 0xDC00 || lo > 0xDFFF)
-						{
-							if (problem)
-								*problem = "an unpaired Unicode surrogate";
-							return NULL;
-						}
-						p += 6;
-						ch = 0x10000 + ((ch - 0xD800) << 10) + (lo - 0xDC00);
-					}
-					else if (ch >= 0xDC00 && ch <= 0xDFFF)
-					{
-						if (problem)
-							*problem = "an unpaired Unicode surrogate";
-						return NULL;
-					}
-					else if (ch == 0)
-					{
-						if (problem)
-							*problem = "\\u0000, which PostgreSQL text cannot hold";
-						return NULL;
-					}
-					unicode_to_utf8((pg_wchar) ch, utf8);
-					appendBinaryStringInfo(&buf, (char *) utf8,
-										   pg_utf_mblen(utf8));
-					break;
-				}
-			default:
+			if (e == NULL)
 				goto bad_escape;
+			appendStringInfoChar(&buf, to[e - from]);
+			continue;
+		}
+		/* \uXXXX, a surrogate pair as one character */
+		{
+			int32		ch = read_u_escape(p + 1, end);
+			int32		lo = -1;
+			unsigned char utf8[8];
+
+			if (ch < 0)
+				goto bad_escape;
+			p += 4;
+			if (ch >= 0xD800 && ch <= 0xDBFF && end - p >= 7 &&
+				p[1] == '\\' && p[2] == 'u')
+				lo = read_u_escape(p + 3, end);
+			if (ch >= 0xD800 && ch <= 0xDBFF && lo >= 0xDC00 && lo <= 0xDFFF)
+			{
+				p += 6;
+				ch = 0x10000 + ((ch - 0xD800) << 10) + (lo - 0xDC00);
+			}
+			else if (ch >= 0xD800 && ch <= 0xDFFF)
+			{
+				if (problem)
+					*problem = "an unpaired Unicode surrogate";
+				return NULL;
+			}
+			else if (ch == 0)
+			{
+				if (problem)
+					*problem = "\\u0000, which PostgreSQL text cannot hold";
+				return NULL;
+			}
+			unicode_to_utf8((pg_wchar) ch, utf8);
+			appendBinaryStringInfo(&buf, (char *) utf8, pg_utf_mblen(utf8));
 		}
 	}
 	return buf.data;

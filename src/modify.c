@@ -718,7 +718,7 @@ read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
 	}
 	PG_END_TRY();
 
-	if (root->nrecords != 1 || !root->records[0].is_object)
+	if (root->nrecords != 1)
 	{
 		*problem = pstrdup("The answer is JSON but not an object.");
 		return NULL;

@@ -454,7 +454,7 @@ filter_query(RolloutScanState *st, ExprContext *econtext)
 	return buf.data;
 }
 
-/* The ids to GET: the id, or each distinct non-NULL id of the array. */
+/* The ids to GET: the id, or each non-NULL id of the array. */
 static List *
 scan_ids(RolloutScanState *st, ExprContext *econtext)
 {
@@ -481,7 +481,6 @@ scan_ids(RolloutScanState *st, ExprContext *econtext)
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
-		List	   *seen = NIL;
 
 		if (isnull)
 			return NIL;
@@ -492,18 +491,8 @@ scan_ids(RolloutScanState *st, ExprContext *econtext)
 		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
 						  &elems, &nulls, &nelems);
 		for (int k = 0; k < nelems; k++)
-		{
-			char	   *id;
-
-			if (nulls[k])
-				continue;
-			id = OidOutputFunctionCall(typoutput, elems[k]);
-			if (!list_member(seen, makeString(id)))
-			{
-				seen = lappend(seen, makeString(id));
-				ids = lappend(ids, id);
-			}
-		}
+			if (!nulls[k])
+				ids = lappend(ids, OidOutputFunctionCall(typoutput, elems[k]));
 	}
 	return ids;
 }

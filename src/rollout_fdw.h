@@ -277,7 +277,6 @@ typedef struct RolloutRecord
 	int32		first;			/* its values: values[first .. first+nvalues) */
 	int32		nvalues;
 	int32		list;			/* which top-level array it came from */
-	bool		is_object;
 } RolloutRecord;
 
 /* The _metadata fields a list page is checked by. */
@@ -298,7 +297,10 @@ typedef struct RolloutMetaValue
 	char	   *text;			/* scalars: the number's text, the string */
 } RolloutMetaValue;
 
-/* A decoded body: a list page, or one record (decode.c). */
+/*
+ * A decoded body: a list page, or one record (decode.c).  Only JSON
+ * objects become records; a list holding anything else is flagged.
+ */
 typedef struct RolloutPage
 {
 	const char *body;

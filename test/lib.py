@@ -3,6 +3,7 @@ throwaway cluster (PGHOST/PGPORT from pg_virtualenv), the emulator's admin
 interface (ROLLOUT_EMU_BASE), and a checker that prints "N passed, N failed".
 Python standard library only."""
 
+import glob
 import json
 import os
 import subprocess
@@ -105,6 +106,17 @@ END $f$;
     rc, out, err, _ = psql_script(script, db=name)
     if rc != 0:
         raise RuntimeError(err)
+
+
+def server_log_text():
+    """The server log so far (pg_virtualenv writes it under its temp dir)."""
+    _, path, _, _ = psql("SELECT pg_current_logfile()")
+    files = [path] if path and os.path.exists(path) else []
+    if not files:
+        _, datadir, _, _ = psql("SHOW data_directory")
+        files = glob.glob(os.path.join(os.path.dirname(datadir), "log", "*.log"))
+        files += glob.glob("/tmp/pg_virtualenv.*/log/*.log")
+    return "".join(open(f, errors="replace").read() for f in files if os.path.exists(f))
 
 
 def rss_anon_kb(pid):

@@ -95,17 +95,25 @@ def has_bad_text(s, latin1):
     return "\0" in s or (latin1 and any(ord(ch) > 255 for ch in s))
 
 
-def text_cell(v, latin1):
+def unwrap(v):
+    """The start every cell oracle shares: (a verdict or None, the value)."""
     if v is MISSING or v is None:
-        return (EXACT, None)
-    if isinstance(v, Deep):
-        return (ANY,)
+        return (EXACT, None), v
     if isinstance(v, RawStr):
         if not v.valid:
-            return (ERR,)
+            return (ERR,), v
         if v.lenient:
-            return (ANY,)
-        v = v.text
+            return (ANY,), v
+        return None, v.text
+    return None, v
+
+
+def text_cell(v, latin1):
+    if isinstance(v, Deep):
+        return (ANY,)
+    verdict, v = unwrap(v)
+    if verdict:
+        return verdict
     if isinstance(v, bool):
         return (EXACT, "true" if v else "false")
     if isinstance(v, (Num, int)):
@@ -116,14 +124,9 @@ def text_cell(v, latin1):
 
 
 def numeric_cell(v, latin1):
-    if v is MISSING or v is None:
-        return (EXACT, None)
-    if isinstance(v, RawStr):
-        if not v.valid:
-            return (ERR,)
-        if v.lenient:
-            return (ANY,)
-        v = v.text
+    verdict, v = unwrap(v)
+    if verdict:
+        return verdict
     if isinstance(v, bool):
         return (ERR,)
     if isinstance(v, (Num, int)):
@@ -142,14 +145,9 @@ def numeric_cell(v, latin1):
 
 
 def bigint_cell(v, latin1):
-    if v is MISSING or v is None:
-        return (EXACT, None)
-    if isinstance(v, RawStr):
-        if not v.valid:
-            return (ERR,)
-        if v.lenient:
-            return (ANY,)
-        v = v.text
+    verdict, v = unwrap(v)
+    if verdict:
+        return verdict
     if isinstance(v, bool):
         return (ERR,)
     if isinstance(v, (Num, int)):

@@ -5,13 +5,12 @@ Retry-After pause capped for the others and refused at once when it outlasts
 statement_timeout, Retry-After arithmetic that saturates, a 2 MB response
 header, and the shared counter slots recycled past 128 servers."""
 
-import glob
 import os
 import subprocess
 import tempfile
 import time
 
-from lib import API, Checker, fault, make_db, psql, psql_script, reset
+from lib import API, Checker, fault, make_db, psql, psql_script, reset, server_log_text
 
 DB = "rollout_limits"
 c = Checker()
@@ -59,15 +58,6 @@ CREATE FOREIGN TABLE {name}_people (id text) SERVER {name} OPTIONS (resource 'pe
     if rc != 0:
         raise RuntimeError(err)
 
-
-def server_log_text():
-    _, path, _, _ = psql("SELECT pg_current_logfile()")
-    files = [path] if path and os.path.exists(path) else []
-    if not files:
-        _, datadir, _, _ = psql("SHOW data_directory")
-        files = glob.glob(os.path.join(os.path.dirname(datadir), "log", "*.log"))
-        files += glob.glob("/tmp/pg_virtualenv.*/log/*.log")
-    return "".join(open(f, errors="replace").read() for f in files if os.path.exists(f))
 
 
 # === item 3: a rate_limit that is not a number never poisons the tenant

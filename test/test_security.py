@@ -4,7 +4,6 @@ EXPLAIN VERBOSE and provoked errors); other roles cannot read a mapping's
 options; redirects are not followed; ids are percent-encoded in URLs; TLS is
 verified, with a superuser's ca_file."""
 
-import glob
 import os
 import re
 import shutil
@@ -12,7 +11,8 @@ import subprocess
 import tempfile
 import time
 
-from lib import API, EMU, Checker, fault, log, make_db, psql, psql_script, reset
+from lib import (API, EMU, Checker, fault, log, make_db, psql, psql_script, reset,
+                 server_log_text)
 
 DB = "rollout_security"
 SECRET = "test-secret"          # the emulator's secret for test-client
@@ -21,16 +21,6 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 c = Checker()
 reset()
 
-
-def server_log_text():
-    """The server log so far (pg_virtualenv writes it under its temp dir)."""
-    _, path, _, _ = psql("SELECT pg_current_logfile()")
-    files = [path] if path and os.path.exists(path) else []
-    if not files:
-        _, datadir, _, _ = psql("SHOW data_directory")
-        files = glob.glob(os.path.join(os.path.dirname(datadir), "log", "*.log"))
-        files += glob.glob("/tmp/pg_virtualenv.*/log/*.log")
-    return "".join(open(f, errors="replace").read() for f in files if os.path.exists(f))
 
 
 # === the secret and the token never show: debug5 logs, plans, errors
