@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -168,6 +169,8 @@ class Store:
         self.slots = []
         self.keys = []  # id_key of each slot, None when the record has no id
         self.index = {}  # id key -> position of its first occurrence
+        self.seqs = []  # insertion sequence of each slot: increasing along the list
+        self.next_seq = 0
         self.next_int = 1
         self.version = 0
         self.filter_cache = (None, {})  # (version, {filter hash: positions})
@@ -180,6 +183,8 @@ class Store:
             key = key_of(i)
             self.slots.append(i)
             self.keys.append(key)
+            self.seqs.append(self.next_seq)
+            self.next_seq += 1
             self.index.setdefault(key, len(self.slots) - 1)
         self.version += 1
 
@@ -188,6 +193,8 @@ class Store:
         key = id_key(record["id"]) if has_id else None
         self.slots.append(record)
         self.keys.append(key)
+        self.seqs.append(self.next_seq)
+        self.next_seq += 1
         if key is not None:
             self.index.setdefault(key, len(self.slots) - 1)
         if has_id and type(record["id"]) is int:
@@ -196,7 +203,7 @@ class Store:
 
     def replace_all(self, records):
         next_int = self.next_int
-        self.slots, self.keys, self.index = [], [], {}
+        self.slots, self.keys, self.index, self.seqs = [], [], {}, []
         for record in records:
             self.append(record)
         self.next_int = max(next_int, self.next_int)
@@ -221,6 +228,7 @@ class Store:
     def delete(self, pos):
         del self.slots[pos]
         del self.keys[pos]
+        del self.seqs[pos]
         self.index = {}
         for i, key in enumerate(self.keys):
             if key is not None:
@@ -242,13 +250,36 @@ class Store:
                             if all(test(self.record_at(pos), value) for test, value in tests)]
         return cache[fhash]
 
-    def page(self, offset, limit, filters, fhash):
-        """(records, total) of one list page; unfiltered pages are plain slices."""
-        if not filters:
-            end = min(offset + limit, len(self.slots))
-            return [self.record_at(pos) for pos in range(offset, end)], len(self.slots)
-        positions = self.matching(filters, fhash)
-        return [self.record_at(pos) for pos in positions[offset:offset + limit]], len(positions)
+    def page(self, start, limit, filters, fhash, paging=None):
+        """(records, total, seq of the last record or None) of one list page.
+
+        `start` is an offset, or ("after", seq) for a keyset cursor: the records that come
+        after the one with that insertion sequence in list order (which may be gone)."""
+        newest = paging is not None and paging.get("order") == "newest"
+        if not filters and not newest and not isinstance(start, tuple):
+            end = min(start + limit, len(self.slots))
+            positions = range(start, end)
+            total = len(self.slots)
+        else:
+            matching = range(len(self.slots)) if not filters else self.matching(filters, fhash)
+            total = len(matching)
+            ordered = list(matching)[::-1] if newest else matching
+            if isinstance(start, tuple):
+                after = start[1]
+                first = next((i for i, pos in enumerate(ordered)
+                              if (self.seqs[pos] < after if newest else self.seqs[pos] > after)),
+                             len(ordered))
+            else:
+                first = start
+            positions = ordered[first:first + limit]
+            if isinstance(start, tuple):
+                total_after = len(ordered) - first
+                positions = list(positions)
+                return ([self.record_at(pos) for pos in positions], total,
+                        self.seqs[positions[-1]] if positions else None, total_after)
+        positions = list(positions)
+        return ([self.record_at(pos) for pos in positions], total,
+                self.seqs[positions[-1]] if positions else None, None)
 
 
 def people_store(shape, seed, count, cred_id, first_id, live_first):
@@ -339,20 +370,24 @@ def filter_hash(filters):
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def encode_cursor(offset, fhash):
-    text = json.dumps({"x": CURSOR_SALT, "o": offset, "f": fhash}, separators=(",", ":"))
+def encode_cursor(offset, fhash, key="o"):
+    """A cursor standing for an offset (key "o") or, for keyset paging, for the insertion
+    sequence of the last record a page returned (key "k")."""
+    text = json.dumps({"x": CURSOR_SALT, key: offset, "f": fhash}, separators=(",", ":"))
     return base64.b64encode(text.encode()).decode()
 
 
 def decode_cursor(cursor, fhash):
-    """The offset a cursor stands for; it must have been made for the same filters."""
+    """The offset a cursor stands for, or ("after", seq) for a keyset cursor; it must have
+    been made for the same filters."""
     try:
         data = json.loads(base64.b64decode(cursor, validate=True))
     except (binascii.Error, ValueError):
         data = None
-    valid = (isinstance(data, dict) and data.get("x") == CURSOR_SALT
-             and data.get("f") == fhash and type(data.get("o")) is int and data["o"] >= 0)
-    if not valid:
+    valid = isinstance(data, dict) and data.get("x") == CURSOR_SALT and data.get("f") == fhash
+    if valid and type(data.get("k")) is int:
+        return ("after", data["k"])
+    if not valid or type(data.get("o")) is not int or data["o"] < 0:
         raise ApiError(400, "invalid next cursor")
     return data["o"]
 
@@ -531,6 +566,16 @@ class TokenBucket:
 # ---------------------------------------------------------------------------------------------
 
 
+# How lists page where the API's behaviour is unknown (ROLLOUT_API.md §12), switched by
+# POST /_admin/paging: the cursor is an offset ("offset") or the position after the last
+# record returned ("keyset"); the list is oldest first or newest first; `offset` is honoured,
+# ignored (every page from the start) or refused beyond max_offset with offset_status.
+PAGING_DEFAULTS = {"cursor": "offset", "order": "oldest", "offset": "honoured",
+                   "max_offset": None, "offset_status": 400, "churn": None}
+PAGING_CHOICES = {"cursor": ("offset", "keyset"), "order": ("oldest", "newest"),
+                  "offset": ("honoured", "ignored")}
+
+
 @dataclass
 class Settings:
     dataset: str = "fub"
@@ -566,6 +611,29 @@ class State:
             self.latency_ms = self.defaults.latency_ms
             self.log = []
             self.stats = {}
+            self.paging = dict(PAGING_DEFAULTS)
+            self.churn_seen = 0
+            self.churned = {"created": [], "deleted": []}
+
+    def churn(self, store, collection):
+        """Every `every`-th list request of the churned collection first deletes `delete`
+        records at random and creates `create` new ones (a busy CRM); the lock is held."""
+        spec = self.paging["churn"]
+        if spec is None or collection.path != spec.get("collection", "people"):
+            return
+        self.churn_seen += 1
+        if self.churn_seen % spec["every"] != 0:
+            return
+        rng = spec["rng"]
+        for _ in range(min(spec["delete"], len(store))):
+            pos = rng.randrange(len(store))
+            self.churned["deleted"].append(str(store.record_at(pos).get("id")))
+            store.delete(pos)
+        for _ in range(spec["create"]):
+            record = copy.deepcopy(store.record_at(0)) if len(store) else {}
+            record.update(id=store.new_id(), firstName="Churn", lastName=str(self.churn_seen))
+            store.append(record)
+            self.churned["created"].append(str(record["id"]))
 
     def store(self, cred_id, path):
         return self.stores[cred_id][path]
@@ -663,24 +731,42 @@ def parse_object(body):
     return value
 
 
-def list_response(store, collection, req):
+def list_offset(params, paging):
+    """The `offset` a list request asks for, as the paging switches treat it."""
+    offset = parse_offset(first_param(params, "offset"))
+    if paging["offset"] == "ignored":
+        return 0
+    if paging["max_offset"] is not None and offset > paging["max_offset"]:
+        raise ApiError(paging["offset_status"], "offset is too large: use the next cursor")
+    return offset
+
+
+def list_response(store, collection, req, paging=None):
+    paging = paging or PAGING_DEFAULTS
     params = req.params
     limit = parse_limit(first_param(params, "limit"))
     filters = {name: params[name] for name in collection.filters if name in params}
     fhash = filter_hash(filters)
     cursor = first_param(params, "next")
-    offset = decode_cursor(cursor, fhash) if cursor is not None else \
-        parse_offset(first_param(params, "offset"))
-    records, total = store.page(offset, limit, filters, fhash)
+    start = decode_cursor(cursor, fhash) if cursor is not None else list_offset(params, paging)
+    records, total, last_seq, left = store.page(start, limit, filters, fhash, paging)
+    offset = start if not isinstance(start, tuple) else None
 
     def link(page_cursor):
         query = [("limit", limit), ("next", page_cursor)]
         query += [(name, value) for name, values in filters.items() for value in values]
         return f"{req.base_url}{req.path}?{urlencode(query)}"
 
-    next_cursor = encode_cursor(offset + limit, fhash) if offset + limit < total else None
-    metadata = {"collection": collection.list_key, "offset": offset, "limit": limit,
-                "total": total, "next": next_cursor,
+    if paging["cursor"] == "keyset":
+        more = (left if left is not None else total - offset) > len(records)
+        next_cursor = encode_cursor(last_seq, fhash, "k") if more and records else None
+    else:
+        next_cursor = encode_cursor(offset + limit, fhash) if offset is not None and \
+            offset + limit < total else None
+        if offset is None:  # a keyset cursor after the switch went back to offsets
+            next_cursor = encode_cursor(last_seq, fhash, "k") if left > len(records) else None
+    metadata = {"collection": collection.list_key, "offset": offset if offset is not None else 0,
+                "limit": limit, "total": total, "next": next_cursor,
                 "nextLink": link(next_cursor) if next_cursor else None}
     response = Response(200, {"_metadata": metadata, collection.list_key: records})
     this_cursor = cursor if cursor is not None else encode_cursor(offset, fhash)
@@ -765,7 +851,8 @@ def resolve(segments):
 def collection_response(state, req, collection, item_id):
     store = state.store(req.cred, collection.path)
     if item_id is None and req.method == "GET":
-        return list_response(store, collection, req)
+        state.churn(store, collection)
+        return list_response(store, collection, req, state.paging)
     if item_id is None:
         return create_response(store, collection, req)
     if req.method == "GET":
@@ -953,6 +1040,43 @@ def admin_latency(state, params, body):
     return Response(200, {"ok": True})
 
 
+def admin_set_paging(state, params, body):
+    data = admin_json(body)
+    paging = dict(PAGING_DEFAULTS)
+    for key, value in data.items():
+        if key not in PAGING_DEFAULTS:
+            raise ApiError(400, f"unknown paging switch {key!r}")
+        if key in PAGING_CHOICES and value not in PAGING_CHOICES[key]:
+            raise ApiError(400, f"{key} must be one of {list(PAGING_CHOICES[key])}")
+        paging[key] = value
+    if paging["max_offset"] is not None:
+        admin_number(paging, "max_offset")
+    if paging["offset_status"] not in (400, 422):
+        raise ApiError(400, "offset_status must be 400 or 422")
+    churn = paging["churn"]
+    if churn is not None:
+        if not isinstance(churn, dict) or not set(churn) <= {"every", "create", "delete",
+                                                              "seed", "collection"}:
+            raise ApiError(400, "churn must be {every, create, delete[, seed, collection]}")
+        for key in ("every", "create", "delete"):
+            if type(churn.get(key)) is not int or churn[key] < (1 if key == "every" else 0):
+                raise ApiError(400, f"churn.{key} must be a whole number")
+        paging["churn"] = dict(churn, rng=random.Random(churn.get("seed", 1)))
+    with state.lock:
+        state.paging = paging
+        state.churn_seen = 0
+        state.churned = {"created": [], "deleted": []}
+    return Response(200, {"ok": True})
+
+
+def admin_get_paging(state, params, body):
+    with state.lock:
+        shown = {key: value for key, value in state.paging.items() if key != "churn"}
+        churn = state.paging["churn"]
+        shown["churn"] = {k: v for k, v in churn.items() if k != "rng"} if churn else None
+        return Response(200, dict(shown, churned=copy.deepcopy(state.churned)))
+
+
 def admin_get_log(state, params, body):
     with state.lock:
         return Response(200, copy.deepcopy(state.log))
@@ -978,6 +1102,7 @@ ADMIN_ROUTES = {
     "not_ready": {"POST": admin_not_ready},
     "rate_limit": {"POST": admin_rate_limit},
     "latency": {"POST": admin_latency},
+    "paging": {"GET": admin_get_paging, "POST": admin_set_paging},
     "log": {"GET": admin_get_log, "DELETE": admin_clear_log},
     "stats": {"GET": admin_stats},
 }

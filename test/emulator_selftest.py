@@ -287,6 +287,69 @@ def test_paging(emu):
           all("collaborators" in p and "picture" in p for p in first["people"][1:]))
 
 
+def walk(emu, first_path, hook=None):
+    """Ids of a whole list following `next`, calling hook(page number) before each page."""
+    ids, path, n = [], first_path, 0
+    while path and n < 50:
+        if hook:
+            hook(n)
+        reply = emu.call("GET", path)
+        if reply.status != 200:
+            return ids, reply
+        ids += [p["id"] for p in reply.json["people"]]
+        cursor = reply.json["_metadata"]["next"]
+        path = cursor and "/api/people?limit=10&next=" + urllib.parse.quote(cursor, safe="")
+        n += 1
+    return ids, None
+
+
+def test_paging_switches(emu):
+    """The behaviours ROLLOUT_API.md §12 leaves open, one switch each."""
+    everyone = [p["id"] for p in all_people(emu)]
+    emu.admin("POST", "paging", {"order": "newest"})
+    ids, bad = walk(emu, "/api/people?limit=10")
+    check("paging switch: newest first", ids == everyone[::-1] and bad is None, ids)
+    reply = emu.call("GET", "/api/people?limit=10&offset=20")
+    check("paging switch: newest first by offset",
+          [p["id"] for p in reply.json["people"]] == everyone[::-1][20:], reply)
+
+    emu.admin("POST", "paging", {"cursor": "keyset"})
+    deleted = []
+
+    def delete_behind(n):
+        if n == 1:  # a record of the first page goes: an offset cursor would skip one
+            deleted.append(everyone[3])
+            emu.call("DELETE", f"/api/people/{everyone[3]}")
+    ids, bad = walk(emu, "/api/people?limit=10", delete_behind)
+    check("paging switch: keyset cursor is stable under deletes",
+          ids == everyone and bad is None, ids)
+    emu.admin("POST", "reset")
+    emu.admin("POST", "paging", {})
+    ids, _ = walk(emu, "/api/people?limit=10", delete_behind)
+    check("paging switch: an offset cursor skips after a delete (the risk the FDW handles)",
+          len(ids) == len(everyone) - 1 and everyone[3] in ids, ids)
+    emu.admin("POST", "reset")
+
+    emu.admin("POST", "paging", {"offset": "ignored"})
+    reply = emu.call("GET", "/api/people?limit=10&offset=10")
+    check("paging switch: offset ignored", reply.json["people"][0]["id"] == everyone[0] and
+          reply.json["_metadata"]["offset"] == 0, reply)
+    emu.admin("POST", "paging", {"max_offset": 10, "offset_status": 422})
+    check("paging switch: deep offset refused",
+          emu.call("GET", "/api/people?limit=10&offset=11").status == 422 and
+          emu.call("GET", "/api/people?limit=10&offset=10").status == 200)
+    emu.admin("POST", "paging", {"churn": {"every": 1, "create": 2, "delete": 1, "seed": 3}})
+    emu.call("GET", "/api/people?limit=1")
+    churned = emu.admin("GET", "paging")["churned"]
+    now = [str(p["id"]) for p in all_people(emu)]
+    check("paging switch: churn creates and deletes",
+          len(churned["created"]) == 2 and len(churned["deleted"]) == 1 and
+          churned["deleted"][0] not in now and all(c in now for c in churned["created"]) and
+          len(now) == len(everyone) + 1, churned)
+    reply = emu.call("POST", "/_admin/paging", {"cursor": "sideways"}, auth=None, cred=None)
+    check("paging switch: unknown value refused", reply.status == 400, reply)
+
+
 def test_list_parameters(emu):
     reply = emu.call("GET", "/api/people?offset=20&limit=10")
     check("offset: 5 left", reply.status == 200 and len(reply.json["people"]) == 5, reply)
@@ -719,6 +782,7 @@ def main():
               first_line)
         check("health", emu.admin("GET", "health") == {"ok": True})
         for test in (test_auth, test_credentials, test_credential_header, test_paging,
+                     test_paging_switches,
                      test_list_parameters, test_filters, test_get_by_id, test_writes,
                      test_other_collections, test_uuid_dataset, test_admin_people,
                      test_fault_status, test_fault_bodies, test_fault_loop, test_fault_timing,
