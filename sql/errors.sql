@@ -98,14 +98,17 @@ SELECT count(*) FROM people;
 SELECT count(*) FROM people;
 \! test/emu faults-clear
 
--- === a pagination loop is an error, not an endless scan
+-- === a pagination loop is an error, not an endless scan (an API that
+-- ignores offset makes the scan follow the cursor)
 ALTER FOREIGN TABLE people OPTIONS (ADD page_size '10');
+\! test/emu paging '{"offset": "ignored"}'
 \! test/emu fault '{"path": "^/api/people$", "loop": true}'
 SELECT count(*) FROM people;
 \! test/emu faults-clear
+\! test/emu paging
 
 -- === a failure after rows were read returns no row at all
-\! test/emu fault '{"path": "^/api/people$", "query": "next=", "status": 500}'
+\! test/emu fault '{"path": "^/api/people$", "query": "offset=|next=", "status": 500}'
 SELECT id FROM people;
 CREATE TABLE copied AS SELECT id FROM people;
 SELECT count(*) FROM copied;

@@ -5,12 +5,21 @@
 \getenv emu_url ROLLOUT_TEST_URL
 \! test/emu reset
 
--- === a full scan follows _metadata.next to the end: 25 people, 7 a page
+-- === a full scan reads the first page, then overlapping pages by offset
+-- (each repeats 2 records of the one before) to the first short one:
+-- 25 people, 7 a page
 ALTER FOREIGN TABLE people OPTIONS (ADD page_size '7');
 \! test/emu log-clear
 SELECT count(*) AS people, count(DISTINCT id) AS distinct_ids FROM people;
 \! test/emu count GET '^/api/people$'
 \! test/emu queries '^/api/people$'
+-- an API that ignores offset: the scan follows _metadata.next from the
+-- start instead, skipping the records it returned already
+\! test/emu paging '{"offset": "ignored"}'
+\! test/emu log-clear
+SELECT count(*) AS people, count(DISTINCT id) AS distinct_ids FROM people;
+\! test/emu queries '^/api/people$'
+\! test/emu paging
 ALTER FOREIGN TABLE people OPTIONS (DROP page_size);
 
 -- === the person captured live (numeric id, isPrimary 1, unknown keys) reads cleanly

@@ -94,7 +94,7 @@ static const RolloutOptionDef option_defs[] = {
 	TEXT("auth_url", SRV, OPT_URL, auth_url, ROLLOUT_DEFAULT_AUTH_URL, false, false),
 	TEXT("client_id", SRV, OPT_HEADER, client_id, NULL, false, false),
 	NUM("page_size", SRV, OPT_INT, 0, 1, 1000, page_size, "100"),
-	NUM("scan_concurrency", SRV, OPT_INT, 0, 1, 64, scan_concurrency, "1"),
+	NUM("scan_concurrency", SRV, OPT_INT, 0, 1, 64, scan_concurrency, "8"),
 	NUM("timeout_ms", SRV, OPT_INT, GUC_UNIT_MS, 100, 86400000, timeout_ms, "30000"),
 	NUM("connect_timeout_ms", SRV, OPT_INT, GUC_UNIT_MS, 100, 3600000,
 		connect_timeout_ms, "10000"),

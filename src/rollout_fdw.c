@@ -69,7 +69,8 @@ enum RolloutScanPrivate
 	ScanPrivateFilterNames,		/* List of String: list query parameters */
 	ScanPrivateRequest,			/* String: the request, for EXPLAIN */
 	ScanPrivatePushed,			/* String: pushed conditions, or "" */
-	ScanPrivateConcurrency		/* Integer: list pages in flight */
+	ScanPrivateConcurrency,		/* Integer: list pages in flight */
+	ScanPrivateRowLimit			/* Integer: rows the query needs, 0: all */
 };
 
 /* Planner state of a foreign relation (baserel->fdw_private). */
@@ -349,6 +350,8 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 													 foreigntableid, pd.pushed)));
 	fdw_private = lappend(fdw_private,
 						  makeInteger(info->opts->scan_concurrency));
+	fdw_private = lappend(fdw_private,
+						  makeInteger((int) Min(limit, (int64) PG_INT32_MAX)));
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
@@ -413,6 +416,8 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 								   intVal(list_nth(plan->fdw_private,
 												   ScanPrivateConcurrency)),
 								   estate->es_query_cxt);
+	st->scan->row_limit = intVal(list_nth(plan->fdw_private,
+										  ScanPrivateRowLimit));
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"rollout_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -568,6 +573,11 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			ExplainPropertyFloat("Rollout Backoff", "ms",
 								 s->stats.backoff_us / 1000.0, 1, es);
 		}
+		if (s->repairs > 0)
+			ExplainPropertyInteger("Rollout Repairs", NULL, s->repairs, es);
+		if (s->duplicates > 0)
+			ExplainPropertyInteger("Rollout Duplicates Skipped", NULL,
+								   s->duplicates, es);
 		if (es->verbose)
 			ExplainPropertyInteger("Rollout Bytes", NULL, s->stats.bytes, es);
 	}

@@ -335,6 +335,7 @@ typedef struct RolloutScan
 	int			page_size;
 	int			concurrency;
 	int			max_pages;		/* stop after this many list pages (0: no) */
+	int64		row_limit;		/* the query needs no more rows (0: all) */
 
 	MemoryContext page_cxt;		/* reset per wave: bodies, decoded pages */
 	MemoryContext scan_cxt;		/* per (re)scan: cursors and ids seen */
@@ -352,16 +353,29 @@ typedef struct RolloutScan
 	int			cur_rec;
 	bool		done;			/* no request left to send */
 	char	   *next_cursor;	/* cursor paging: the next page's cursor */
-	bool		offset_paging;
+	bool		offset_paging;	/* overlapping offset pages in flight */
+	bool		repairing;		/* the cursor again, over the whole list */
 	int64		next_offset;	/* offset paging: the next page's offset */
 	int64		page_limit;		/* offset paging: records per page */
+	int64		overlap;		/* offset paging: records repeated per page */
+	uint64	   *link_ids;		/* the last linked page's ids, sorted */
+	int			nlink_ids;
+	int			link_cap;
+	int64		link_offset;	/* ... and its offset */
+	int			rewinds;		/* rewinds since the last linked page */
 	int64		first_total;	/* _metadata.total of the first page, or -1 */
 	int64		last_total;		/* ... of the latest page */
-	int64		rows_seen;
+	int64		max_total;		/* ... the largest */
+	int64		rows_seen;		/* records received by this walk */
+	int64		rows_returned;	/* rows handed to the executor */
 	int64		list_pages;
 	int			empty_pages;	/* cursor paging: empty pages in a row */
 	HTAB	   *seen_cursors;
-	HTAB	   *seen_ids;
+	struct idset_hash *returned;	/* the ids returned (64-bit hashes) */
+
+	/* EXPLAIN ANALYZE: what repairs cost */
+	int64		duplicates;		/* records skipped: returned before */
+	int			repairs;		/* rewinds, or the switch to the cursor */
 
 	/* EXPLAIN ANALYZE counters */
 	int64		pages;

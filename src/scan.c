@@ -28,6 +28,30 @@
 
 #include "rollout_fdw.h"
 
+/* Offset pages overlap by limit / 20 records, at least 2: limit >= 4. */
+#define ROLLOUT_MIN_OVERLAP_LIMIT 4
+
+/* Rewinds of the offset pages before the cursor takes over. */
+#define ROLLOUT_MAX_REWINDS 8
+
+/* The ids a scan returned: 64-bit hashes in a simplehash set. */
+typedef struct IdEntry
+{
+	uint64		key;
+	char		status;
+} IdEntry;
+
+#define SH_PREFIX idset
+#define SH_ELEMENT_TYPE IdEntry
+#define SH_KEY_TYPE uint64
+#define SH_KEY key
+#define SH_HASH_KEY(tb, key) ((uint32) ((key) ^ ((key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 static void
 contract_error(const char *label, const char *what)
 {
@@ -36,16 +60,6 @@ contract_error(const char *label, const char *what)
 			 errmsg("Rollout response to GET %s breaks the list contract: %s",
 					label, what),
 			 errhint("No rows were returned: a scan returns every row or fails.")));
-}
-
-static void
-drift_error(const char *label, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
-			 errmsg("Rollout data changed during the scan: %s in GET %s",
-					what, label),
-			 errhint("No rows were returned. Retry, or set scan_concurrency to 1 to follow the cursor, which is stable under concurrent edits.")));
 }
 
 /* Remember a string in a set of hashes; false when it was there. */
@@ -207,7 +221,81 @@ fetch_by_ids(RolloutScan *s)
 	}
 }
 
-/* At the end of the list: every record announced came, or an error. */
+/* ------------------------------------------------------------------
+ * Record ids: every list scan returns each id once
+ * ------------------------------------------------------------------ */
+
+/* The record's id as a 64-bit hash; false when it has none (or null). */
+static bool
+record_id_hash(RolloutPage *page, int r, uint64 *hash)
+{
+	RolloutRecord *rec = &page->records[r];
+
+	for (int v = 0; v < rec->nvalues; v++)
+	{
+		RolloutValue *id = &page->values[rec->first + v];
+
+		if (id->col == -1 && id->type != ROLLOUT_JSON_NULL)
+		{
+			*hash = hash_bytes_extended((const unsigned char *) page->body + id->off,
+										id->len, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Remember an id; false when it was returned before. */
+static bool
+remember_id(RolloutScan *s, uint64 hash)
+{
+	bool		found;
+
+	if (s->returned == NULL)
+		s->returned = idset_create(s->scan_cxt, 1024, NULL);
+	idset_insert(s->returned, hash, &found);
+	return !found;
+}
+
+/*
+ * Drop the page's records whose id was returned before (a record that moved
+ * between pages, or an overlap), remember the others.
+ */
+static void
+drop_returned(RolloutScan *s, RolloutPage *page)
+{
+	int			kept = 0;
+
+	for (int r = 0; r < page->nrecords; r++)
+	{
+		uint64		hash;
+
+		if (record_id_hash(page, r, &hash) && !remember_id(s, hash))
+		{
+			s->duplicates++;
+			continue;
+		}
+		page->records[kept++] = page->records[r];
+	}
+	page->nrecords = kept;
+}
+
+/* ------------------------------------------------------------------
+ * Following the cursor
+ * ------------------------------------------------------------------ */
+
+/*
+ * At the end of a walk by cursor: every record announced came, or an error.
+ * Records deleted during the walk lower the last page's total: a drop of up
+ * to 1% of the first total (at least 10 records) is taken as that; a larger
+ * one is not believed.
+ */
+static int64
+churn_allowance(int64 total)
+{
+	return Max((int64) 10, total / 100);
+}
+
 static void
 check_complete(RolloutScan *s, const char *label)
 {
@@ -215,22 +303,74 @@ check_complete(RolloutScan *s, const char *label)
 
 	if (s->first_total < 0)
 		return;
-
-	/*
-	 * Records deleted during the scan lower the last page's total: a drop
-	 * of up to 1% of the first total (at least 10 records) is taken as
-	 * that; a larger one is not believed.
-	 */
 	expected = s->first_total;
 	if (s->last_total >= 0 && s->last_total < s->first_total)
 		expected -= Min(s->first_total - s->last_total,
-						Max((int64) 10, s->first_total / 100));
+						churn_allowance(s->first_total));
 	if (s->rows_seen < expected)
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
 				 errmsg("Rollout response to GET %s breaks the list contract: the list ended after %lld records of the %lld \"_metadata.total\" announced",
 						label, (long long) s->rows_seen, (long long) expected),
 				 errhint("No rows were returned: a scan returns every row or fails.")));
+}
+
+static bool
+has_next(RolloutPage *page)
+{
+	RolloutMetaValue *next = &page->meta[ROLLOUT_META_NEXT];
+
+	return next->present && next->type == ROLLOUT_JSON_STRING &&
+		next->text[0] != '\0';
+}
+
+static int
+compare_hashes(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The ids of a page, sorted, to find the link between two offset pages. */
+static void
+keep_link_ids(RolloutScan *s, RolloutPage *page)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->scan_cxt);
+
+	if (s->link_ids == NULL || s->link_cap < page->nrecords)
+	{
+		s->link_cap = Max(page->nrecords, 16);
+		s->link_ids = palloc(sizeof(uint64) * s->link_cap);
+	}
+	MemoryContextSwitchTo(old);
+	s->nlink_ids = 0;
+	for (int r = 0; r < page->nrecords; r++)
+		if (record_id_hash(page, r, &s->link_ids[s->nlink_ids]))
+			s->nlink_ids++;
+	qsort(s->link_ids, s->nlink_ids, sizeof(uint64), compare_hashes);
+}
+
+/*
+ * Whether offset pages can follow the first page: the list announced more
+ * records than came, every record has an id, and pages are long enough to
+ * overlap.
+ */
+static bool
+offset_paging_possible(RolloutScan *s, RolloutPage *page, int64 total,
+					   int64 limit)
+{
+	uint64		hash;
+
+	if (s->max_pages > 0 || s->repairing ||
+		total < 0 || limit < ROLLOUT_MIN_OVERLAP_LIMIT ||
+		page->nrecords != limit || s->rows_seen >= total)
+		return false;
+	for (int r = 0; r < page->nrecords; r++)
+		if (!record_id_hash(page, r, &hash))
+			return false;
+	return true;
 }
 
 /* GET /{resource}?limit=N[&filters][&next=cursor]: one page of a list. */
@@ -265,7 +405,6 @@ fetch_list_page(RolloutScan *s)
 							   s->columns, s->ncolumns);
 	check_envelope(s, page, label);
 	s->list_pages++;
-	add_page(s, page);
 
 	total = meta_count(page, ROLLOUT_META_TOTAL, label);
 	limit = meta_count(page, ROLLOUT_META_LIMIT, label);
@@ -278,35 +417,25 @@ fetch_list_page(RolloutScan *s)
 	if (s->first_total < 0)
 		s->first_total = total;
 	s->last_total = total;
+	s->max_total = Max(s->max_total, total);
 	s->rows_seen += page->nrecords;
-	if (total >= 0 && s->rows_seen > Max(total, s->first_total))
-		contract_error(label, "more records than \"_metadata.total\" announced");
+	if (total >= 0 && s->rows_seen > 2 * s->max_total + 10)
+		contract_error(label, "more than twice the records \"_metadata.total\" announced");
 
 	next = &page->meta[ROLLOUT_META_NEXT];
-	if (!next->present || next->type != ROLLOUT_JSON_STRING ||
-		next->text[0] == '\0')
+	if (!has_next(page))
 	{
 		s->done = true;
 		check_complete(s, label);
 	}
-	else if (s->concurrency > 1 && total >= 0 && limit > 0 &&
-			 s->max_pages == 0 && s->rows_seen < total)
+	else if (s->list_pages == 1 && offset_paging_possible(s, page, total, limit))
 	{
-		/* the rest by offset, several pages in flight */
+		/* the rest by overlapping offset pages, several in flight */
 		s->offset_paging = true;
 		s->page_limit = limit;
-		s->next_offset = s->rows_seen;
-		for (int k = 0; k < page->nrecords; k++)
-		{
-			RolloutRecord *r = &page->records[k];
-
-			for (int v = 0; v < r->nvalues; v++)
-				if (page->values[r->first + v].col == -1 &&
-					page->values[r->first + v].type != ROLLOUT_JSON_NULL)
-					(void) set_add(s->scan_cxt, &s->seen_ids, "rollout_fdw ids",
-								   page->body + page->values[r->first + v].off,
-								   page->values[r->first + v].len);
-		}
+		s->overlap = Max((int64) 2, limit / 20);
+		s->next_offset = limit - s->overlap;
+		keep_link_ids(s, page);
 	}
 	else
 	{
@@ -317,40 +446,181 @@ fetch_list_page(RolloutScan *s)
 			s->empty_pages = 0;
 		if (s->empty_pages > 10)
 			contract_error(label, "more than 10 empty pages in a row, each with a next cursor");
-		if (total >= 0 && limit > 0 &&
-			s->list_pages > total / limit + 10)
+		if (s->max_total >= 0 && limit > 0 &&
+			s->list_pages > s->max_total / limit + 10)
 			contract_error(label, "more pages than \"_metadata.total\" and \"_metadata.limit\" allow");
 		if (!set_add(s->scan_cxt, &s->seen_cursors, "rollout_fdw cursors",
 					 next->text, (int) strlen(next->text)))
 			contract_error(label, "\"_metadata.next\" repeats an earlier cursor (a pagination loop)");
 		s->next_cursor = MemoryContextStrdup(s->scan_cxt, next->text);
 	}
+	drop_returned(s, page);
+	add_page(s, page);
+}
+
+/* ------------------------------------------------------------------
+ * Overlapping offset pages, several in flight
+ *
+ * Page k asks for offset k * (limit - overlap): each page repeats the last
+ * records of the one before.  A page that shares a record with the page
+ * before it is linked to it: whatever was created or deleted between the
+ * two requests, a record that existed all along and comes after the shared
+ * one in the list is in this page or after it, and one that comes before it
+ * was in the page before.  A short page is the end of the list.  So the
+ * scan holds every record that existed for the whole scan, each once, as
+ * long as the API keeps its records in a stable order.
+ *
+ * A page that shares nothing with the one before (records deleted or created
+ * before it in the meantime) rewinds: the pages are asked again from the
+ * last linked page, then further back, down to the start of the list.  An
+ * API that refuses a deep offset (400, 422), ignores offset, or returns a
+ * record without an id makes the scan finish by following the cursor over
+ * the whole list, skipping the ids it returned already.
+ * ------------------------------------------------------------------ */
+
+/* Whether the page shares a record with the last linked page. */
+static bool
+linked(RolloutScan *s, RolloutPage *page)
+{
+	for (int r = 0; r < page->nrecords; r++)
+	{
+		uint64		hash;
+
+		if (record_id_hash(page, r, &hash) &&
+			bsearch(&hash, s->link_ids, s->nlink_ids, sizeof(uint64),
+					compare_hashes) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* Why offsets cannot page this list: finish by the cursor from the start. */
+static void
+follow_cursor_instead(RolloutScan *s, const char *label, const char *why)
+{
+	ereport(DEBUG1,
+			(errmsg_internal("rollout_fdw: GET %s: %s; following the cursor over the whole list",
+							 label, why)));
+	s->offset_paging = false;
+	s->repairing = true;
+	s->repairs++;
+	s->next_cursor = NULL;
+	s->first_total = s->last_total = s->max_total = -1;
+	s->rows_seen = 0;
+	s->list_pages = 0;
+	s->empty_pages = 0;
+	s->seen_cursors = NULL;
 }
 
 /*
- * The next scan_concurrency pages by offset, all in flight at once, checked
- * for any sign that the data moved (total, offset, page length, an id seen
- * twice) and emitted in order.
+ * The page did not link: ask again from the last linked page, then further
+ * back, with twice the overlap each time; the cursor takes over when the
+ * list keeps moving faster than the pages.
+ */
+static void
+rewind_pages(RolloutScan *s, const char *label)
+{
+	if (s->rewinds >= ROLLOUT_MAX_REWINDS)
+	{
+		follow_cursor_instead(s, label, "the list keeps moving under the offsets");
+		return;
+	}
+	s->repairs++;
+	s->overlap = Min(s->overlap * 2, s->page_limit / 2);
+	s->next_offset = Max(s->link_offset -
+						 (s->page_limit - s->overlap) * s->rewinds, 0);
+	s->rewinds++;
+	ereport(DEBUG1,
+			(errmsg_internal("rollout_fdw: GET %s shares no record with the page before: the list moved; asking again from offset %lld",
+							 label, (long long) s->next_offset)));
+}
+
+/* Check one offset page; false when the scan must change course. */
+static bool
+accept_offset_page(RolloutScan *s, RolloutHttpJob *job, int64 offset,
+				   RolloutPage **pagep)
+{
+	const char *label = job->label;
+	RolloutPage *page;
+	int64		page_offset;
+	int64		total;
+	uint64		hash;
+
+	if (job->resp.status == 400 || job->resp.status == 422)
+	{
+		follow_cursor_instead(s, label, "the offset was refused");
+		return false;
+	}
+	rollout_check_status("GET", label, &job->resp);
+	page = rollout_decode_page(job->resp.body, job->resp.body_len,
+							   psprintf("GET %s", label), s->resource,
+							   s->columns, s->ncolumns);
+	check_envelope(s, page, label);
+	s->list_pages++;
+	total = meta_count(page, ROLLOUT_META_TOTAL, label);
+	page_offset = meta_count(page, ROLLOUT_META_OFFSET, label);
+	if (meta_count(page, ROLLOUT_META_LIMIT, label) > s->page_limit ||
+		page->nrecords > s->page_limit)
+		contract_error(label, "more records than \"_metadata.limit\"");
+	s->max_total = Max(s->max_total, total);
+	if (s->max_total >= 0 &&
+		s->list_pages > 2 * (s->max_total / (s->page_limit - s->overlap) + 10))
+	{
+		follow_cursor_instead(s, label, "the offset pages cost twice what the list needs");
+		return false;
+	}
+
+	if (page_offset >= 0 && page_offset != offset)
+	{
+		follow_cursor_instead(s, label, "the page starts at another offset");
+		return false;
+	}
+	for (int r = 0; r < page->nrecords; r++)
+		if (!record_id_hash(page, r, &hash))
+		{
+			follow_cursor_instead(s, label, "a record has no id");
+			return false;
+		}
+	if (offset > 0 && !linked(s, page))
+	{
+		rewind_pages(s, label);
+		return false;
+	}
+	if (page->nrecords < s->page_limit && total >= 0 &&
+		offset + page->nrecords < total - churn_allowance(total))
+	{
+		/* the end of the list, says the page; not by its own total */
+		follow_cursor_instead(s, label, "a page ended short of \"_metadata.total\"");
+		return false;
+	}
+	*pagep = page;
+	return true;
+}
+
+/*
+ * The next scan_concurrency overlapping pages, all in flight at once,
+ * checked, linked and emitted in order.
  */
 static void
 fetch_offset_pages(RolloutScan *s)
 {
-	int64		remaining = s->first_total - s->next_offset;
+	int64		step = s->page_limit - s->overlap;
+	int64		known = Max(s->max_total, s->first_total);
 	int64		pages_left;
 	int			n;
 	RolloutHttpJob *jobs;
 
-	if (remaining <= 0)
-	{
-		s->done = true;
-		return;
-	}
-	pages_left = remaining / s->page_limit + (remaining % s->page_limit != 0);
+	/* up to the first page that starts within a page of the end */
+	pages_left = known - s->page_limit >= s->next_offset ?
+		(known - s->page_limit - s->next_offset) / step + 2 : 1;
 	n = (int) Min((int64) s->concurrency, pages_left);
+	if (s->row_limit > 0)
+		n = (int) Min((int64) n,
+					  Max((int64) 1, (s->row_limit - s->rows_returned) / step + 1));
 	jobs = palloc0(sizeof(RolloutHttpJob) * n);
 	for (int k = 0; k < n; k++)
 	{
-		int64		offset = s->next_offset + k * s->page_limit;
+		int64		offset = s->next_offset + k * step;
 		char	   *path = psprintf("/%s?limit=%lld&offset=%lld%s", s->resource,
 									(long long) s->page_limit,
 									(long long) offset, s->filter_query);
@@ -363,51 +633,32 @@ fetch_offset_pages(RolloutScan *s)
 
 	for (int k = 0; k < n; k++)
 	{
-		int64		offset = s->next_offset + k * s->page_limit;
-		int64		expect = Min(s->page_limit, s->first_total - offset);
-		const char *label = jobs[k].label;
-		RolloutPage *page;
-		int64		page_offset;
+		int64		offset = s->next_offset + k * step;
+		RolloutPage *page = NULL;
+		int			got;
+		int64		before = s->duplicates;
 
-		rollout_check_status("GET", label, &jobs[k].resp);
-		page = rollout_decode_page(jobs[k].resp.body, jobs[k].resp.body_len,
-								   psprintf("GET %s", label), s->resource,
-								   s->columns, s->ncolumns);
-		check_envelope(s, page, label);
-		s->list_pages++;
-		if (meta_count(page, ROLLOUT_META_TOTAL, label) != s->first_total)
-			drift_error(label, "\"_metadata.total\" changed");
-		page_offset = meta_count(page, ROLLOUT_META_OFFSET, label);
-		if (page_offset >= 0 && page_offset != offset)
-			drift_error(label, "the page starts at another offset");
-		(void) meta_count(page, ROLLOUT_META_LIMIT, label);
-		if ((int64) page->nrecords != expect)
-			drift_error(label, "the page has another number of records");
-		if (offset + s->page_limit >= s->first_total &&
-			page->meta[ROLLOUT_META_NEXT].present &&
-			page->meta[ROLLOUT_META_NEXT].type == ROLLOUT_JSON_STRING &&
-			page->meta[ROLLOUT_META_NEXT].text[0] != '\0')
-			contract_error(label, "the last page by \"_metadata.total\" has a next cursor");
-		for (int r = 0; r < page->nrecords; r++)
-		{
-			RolloutRecord *rec = &page->records[r];
-
-			for (int v = 0; v < rec->nvalues; v++)
-			{
-				RolloutValue *id = &page->values[rec->first + v];
-
-				if (id->col == -1 && id->type != ROLLOUT_JSON_NULL &&
-					!set_add(s->scan_cxt, &s->seen_ids, "rollout_fdw ids",
-							 page->body + id->off, id->len))
-					drift_error(label, "a record came twice");
-			}
-		}
-		s->rows_seen += page->nrecords;
+		if (!accept_offset_page(s, &jobs[k], offset, &page))
+			return;				/* rewound, or following the cursor */
+		s->rewinds = 0;
+		s->link_offset = offset;
+		keep_link_ids(s, page);
+		got = page->nrecords;
+		drop_returned(s, page);
 		add_page(s, page);
+		if (got < s->page_limit)
+		{
+			s->done = true;		/* a short page: the end of the list */
+			return;
+		}
+		if (s->duplicates - before == got)
+		{
+			/* a full page of records returned before: offset is ignored */
+			follow_cursor_instead(s, jobs[k].label, "the pages do not advance");
+			return;
+		}
 	}
-	s->next_offset += n * s->page_limit;
-	if (s->next_offset >= s->first_total)
-		s->done = true;
+	s->next_offset += n * step;
 }
 
 /* ------------------------------------------------------------------
@@ -449,11 +700,18 @@ restart(RolloutScan *s)
 	s->done = false;
 	s->next_cursor = NULL;
 	s->offset_paging = false;
+	s->repairing = false;
 	s->next_offset = 0;
 	s->page_limit = 0;
+	s->overlap = 0;
+	s->link_ids = NULL;
+	s->nlink_ids = s->link_cap = 0;
+	s->link_offset = 0;
+	s->rewinds = 0;
 	s->seen_cursors = NULL;
-	s->seen_ids = NULL;
-	s->first_total = s->last_total = -1;
+	s->returned = NULL;
+	s->rows_returned = 0;
+	s->first_total = s->last_total = s->max_total = -1;
 	s->rows_seen = 0;
 	s->list_pages = 0;
 	s->empty_pages = 0;
@@ -514,6 +772,7 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 			if (s->cur_rec < page->nrecords)
 			{
 				MemoryContextReset(row_cxt);
+				s->rows_returned++;
 				rollout_store_record(slot, page, s->cur_rec++, s->rel,
 									 s->columns, s->ncolumns, row_cxt);
 				return true;
