@@ -136,13 +136,13 @@ check_envelope(RolloutScan *s, RolloutPage *page, const char *label)
 
 /* Send the jobs, each with the scan's credentials; count what they cost. */
 static void
-run_jobs(RolloutScan *s, RolloutHttpJob *jobs, int n)
+run_jobs(RolloutScan *s, RolloutApiJob *jobs, int n)
 {
 	rollout_api_run(s->conn, s->opts, jobs, n, true);
 	for (int k = 0; k < n; k++)
 	{
 		count_request(s, &jobs[k].resp);
-		rollout_http_raise_failure(s->opts, &jobs[k]);
+		rollout_api_raise_failure(s->opts, &jobs[k]);
 	}
 }
 
@@ -168,14 +168,14 @@ static void
 fetch_by_ids(RolloutScan *s)
 {
 	int			n = list_length(s->ids);
-	RolloutHttpJob *jobs;
+	RolloutApiJob *jobs;
 	int			i = 0;
 	ListCell   *lc;
 
 	s->done = true;
 	if (n == 0)
 		return;
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	foreach(lc, s->ids)
 	{
 		char	   *path = psprintf("/%s/%s", s->resource,
@@ -239,7 +239,7 @@ fetch_list_page(RolloutScan *s)
 {
 	char	   *path;
 	const char *label;
-	RolloutHttpJob job = {0};
+	RolloutApiJob job = {0};
 	RolloutPage *page;
 	RolloutMetaValue *next;
 	int64		total;
@@ -338,7 +338,7 @@ fetch_offset_pages(RolloutScan *s)
 	int64		remaining = s->first_total - s->next_offset;
 	int64		pages_left;
 	int			n;
-	RolloutHttpJob *jobs;
+	RolloutApiJob *jobs;
 
 	if (remaining <= 0)
 	{
@@ -347,7 +347,7 @@ fetch_offset_pages(RolloutScan *s)
 	}
 	pages_left = remaining / s->page_limit + (remaining % s->page_limit != 0);
 	n = (int) Min((int64) s->concurrency, pages_left);
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	for (int k = 0; k < n; k++)
 	{
 		int64		offset = s->next_offset + k * s->page_limit;
