@@ -510,6 +510,14 @@ extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
 									 RolloutPushdown *pd);
 extern List *rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid);
+extern double rollout_id_count(Expr *array);
+extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
+								bool all_pushed);
+extern char *rollout_describe_request(RolloutPushdown *pd,
+									  const char *resource, int page_size,
+									  bool parameterized);
+extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid relid, List *pushed);
 
 /* in modify.c */
 extern void rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
