@@ -1,7 +1,8 @@
 # rollout_fdw: PostgreSQL foreign data wrapper for the Rollout Universal CRM API
 EXTENSION = rollout_fdw
 MODULE_big = rollout_fdw
-OBJS = src/rollout_fdw.o src/option.o src/connection.o src/http.o \
+OBJS = src/rollout_fdw.o src/option.o src/connection.o src/api.o \
+       src/errors.o src/http.o \
        src/scan.o src/decode.o src/convert.o \
        src/json.o src/auth.o src/import.o src/modify.o \
        src/ratelimit.o src/stats.o src/pushdown.o

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * json.c
- *		  SQL values -> JSON for request bodies, and the small jansson
- *		  documents that are simplest as a tree: error bodies, the
- *		  credential list, a pushed-down jsonb constant, a field '*' value
- *		  being written.  Pages and records are read by decode.c.
+ *		  SQL values -> JSON text for request bodies, and the jansson
+ *		  documents that are simplest as a tree (error bodies, the credential
+ *		  list, a pushed-down jsonb constant): parsed under a memory
+ *		  context's ownership, printed back as JSON text.  Pages and records
+ *		  are read by decode.c.
  *
  * Rules kept here:
  *	- a parsed document (malloc'd by jansson) is owned by a memory context
@@ -20,7 +21,6 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
-#include "mb/pg_wchar.h"
 #include "common/shortest_dec.h"
 #include "executor/tuptable.h"
 #include "utils/array.h"
@@ -141,103 +141,39 @@ owned_slot(MemoryContext owner)
 }
 
 /*
- * Parse a response body.  The document belongs to the memory context
- * "owner": it is released when that context is reset or deleted, on the
- * error path too.  A body that is not JSON raises a protocol error.
+ * Parse a document that belongs to the memory context "owner": it is
+ * released when that context is reset or deleted, on the error path too.
+ * NULL when the text is not JSON (error, when not NULL, says why).
+ */
+json_t *
+rollout_json_load(MemoryContext owner, const char *body, size_t len,
+				  json_error_t *error)
+{
+	json_t	  **holder = owned_slot(owner);
+
+	*holder = json_loadb(body, len, JSON_DECODE_ANY, error);
+	return *holder;
+}
+
+/*
+ * Parse a response body, owned by "owner" as rollout_json_load's.  A body
+ * that is not JSON raises a protocol error.
  */
 json_t *
 rollout_json_parse(MemoryContext owner, const char *body, size_t len,
 				   const char *method, const char *path)
 {
-	json_t	  **holder = owned_slot(owner);
 	json_error_t err;
+	json_t	   *root = rollout_json_load(owner, body, len, &err);
 
-	*holder = json_loadb(body, len, JSON_DECODE_ANY, &err);
-	if (*holder == NULL)
+	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
 				 errmsg("Rollout response to %s %s is not valid JSON",
 						method, path),
 				 errdetail_internal("%s at byte %d of %zu.", err.text,
 									err.position, len)));
-	return *holder;
-}
-
-static void
-append_errors(StringInfo buf, json_t *errors)
-{
-	size_t		i;
-	json_t	   *e;
-
-	json_array_foreach(errors, i, e)
-	{
-		json_t	   *msg = json_object_get(e, "message");
-		json_t	   *path = json_object_get(e, "path");
-
-		if (buf->len > 0)
-			appendStringInfoString(buf, "; ");
-		if (json_is_string(path))
-			appendStringInfo(buf, "%s: ", json_string_value(path));
-		if (json_is_string(msg))
-			appendStringInfoString(buf, json_string_value(msg));
-		else
-			rollout_json_append(buf, e);
-	}
-}
-
-/*
- * The API's own explanation of an error response: errorMessage (or
- * message, error, errors[]) of a JSON body, else the start of the body.
- * NULL when the body is empty.
- */
-char *
-rollout_api_message(const char *body, size_t len)
-{
-	static const char *const keys[] = {"errorMessage", "message", "error"};
-	MemoryContext cxt;
-	MemoryContext old;
-	json_t	  **holder;
-	json_t	   *root;
-	StringInfoData buf;
-	char	   *result;
-
-	if (body == NULL || len == 0)
-		return NULL;
-
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "rollout error body",
-								ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(cxt);
-	initStringInfo(&buf);
-	holder = owned_slot(cxt);
-	*holder = json_loadb(body, len, JSON_DECODE_ANY, NULL);
-	root = *holder;
-	if (root != NULL)
-	{
-		for (int i = 0; i < lengthof(keys) && buf.len == 0; i++)
-		{
-			json_t	   *v = json_object_get(root, keys[i]);
-
-			if (json_is_string(v))
-				appendStringInfoString(&buf, json_string_value(v));
-		}
-		if (buf.len == 0 && json_is_array(json_object_get(root, "errors")))
-			append_errors(&buf, json_object_get(root, "errors"));
-		if (buf.len == 0)
-			rollout_json_append(&buf, root);
-	}
-	else if (pg_verifymbstr(body, (int) Min(len, INT_MAX), true))
-	{
-		int			clip = pg_mbcliplen(body, (int) Min(len, INT_MAX), 200);
-
-		appendStringInfo(&buf, "Response body (not JSON): %.*s%s",
-						 clip, body, (size_t) clip < len ? "..." : "");
-	}
-	else
-		appendStringInfoString(&buf, "Response body is neither JSON nor text.");
-	MemoryContextSwitchTo(old);
-	result = pstrdup(buf.data);
-	MemoryContextDelete(cxt);
-	return result;
+	return root;
 }
 
 static void

@@ -18,7 +18,7 @@
  *	- writes are not transactional: whenever the API may have acted (a 2xx
  *	  whose answer is then unreadable included), the error says how many
  *	  rows this statement created, updated or deleted and their ids;
- *	- retries follow http.c: a POST only when the API cannot have acted, PUT
+ *	- retries follow api.c: a POST only when the API cannot have acted, PUT
  *	  and DELETE like reads; a DELETE whose retry finds the record gone
  *	  (404) has done its work.
  *
@@ -756,7 +756,7 @@ static void
 insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 {
 	MemoryContext old;
-	RolloutHttpJob *jobs;
+	RolloutApiJob *jobs;
 	RolloutPage **records;
 	char	   *url;
 	char	   *label;
@@ -772,7 +772,7 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 
 	url = psprintf("%s/%s", st->opts->api_url, st->resource);
 	label = psprintf("/%s", st->resource);
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	records = palloc0(sizeof(RolloutPage *) * n);
 	for (int i = 0; i < n; i++)
 	{
@@ -814,7 +814,7 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 	}
 	if (failed >= 0)
 	{
-		rollout_http_raise_failure(st->opts, &jobs[failed]);
+		rollout_api_raise_failure(st->opts, &jobs[failed]);
 		rollout_check_status(jobs[failed].method, jobs[failed].label,
 							 &jobs[failed].resp);
 	}

@@ -10,13 +10,19 @@
  *			emails @> '[{"value": "a@b.com"}]'       ->  email=a@b.com
  *			phones @> '[{"value": "7185550166"}]'    ->  phone=7185550166
  *
+ *		  Then, of the request chosen: how many rows it brings, the LIMIT
+ *		  it may pass on as its page size, and how EXPLAIN describes it.
+ *
  * Rules kept here:
  *	- pushing a condition never changes a result: every condition is still
  *	  checked locally on the rows that come back;
  *	- only values without a Var of the scanned table and without volatile
  *	  functions are pushed (constants, parameters, outer columns of a
  *	  nested loop);
- *	- Rollout's filters are case-sensitive, as the local check is.
+ *	- Rollout's filters are case-sensitive, as the local check is;
+ *	- a LIMIT is passed on only when it cannot change the answer;
+ *	- EXPLAIN shows a filter value only when it is a constant, and
+ *	  percent-encoded as it is sent.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,8 +38,10 @@
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
 #include "utils/jsonb.h"
+#include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 #include "utils/typcache.h"
 
 #include "rollout_fdw.h"
@@ -335,4 +343,116 @@ rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 		result = lappend(result, ri);
 	}
 	return result;
+}
+
+/* ------------------------------------------------------------------
+ * The request chosen: its rows, its LIMIT, its description
+ * ------------------------------------------------------------------ */
+
+/* How many ids a constant array holds, else a guess. */
+double
+rollout_id_count(Expr *array)
+{
+	if (IsA(array, Const) && !((Const *) array)->constisnull)
+		return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) array)->constvalue)),
+							  ARR_DIMS(DatumGetArrayTypeP(((Const *) array)->constvalue)));
+	if (IsA(array, ArrayExpr))
+		return list_length(((ArrayExpr *) array)->elements);
+	return 10;
+}
+
+/*
+ * The row count a LIMIT asks of this scan, when passing it on cannot
+ * change the answer: the query reads this table alone, every condition is
+ * answered by the request, and nothing (sorting, grouping, DISTINCT,
+ * aggregates, window functions, set-returning functions, locking) needs
+ * more rows than LIMIT + OFFSET.  Else 0.
+ */
+int64
+rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel, bool all_pushed)
+{
+	Query	   *parse = root->parse;
+	int64		count;
+	int64		offset = 0;
+
+	if (!all_pushed || parse->limitCount == NULL ||
+		!IsA(parse->limitCount, Const) ||
+		((Const *) parse->limitCount)->constisnull ||
+		parse->limitOption != LIMIT_OPTION_COUNT ||
+		parse->sortClause || parse->groupClause || parse->groupingSets ||
+		parse->distinctClause || parse->hasAggs || parse->hasWindowFuncs ||
+		parse->hasTargetSRFs || parse->havingQual || parse->setOperations ||
+		parse->rowMarks || bms_num_members(root->all_baserels) != 1 ||
+		!bms_equal(root->all_baserels, baserel->relids))
+		return 0;
+	count = DatumGetInt64(((Const *) parse->limitCount)->constvalue);
+	if (parse->limitOffset != NULL)
+	{
+		if (!IsA(parse->limitOffset, Const))
+			return 0;
+		if (!((Const *) parse->limitOffset)->constisnull)
+			offset = DatumGetInt64(((Const *) parse->limitOffset)->constvalue);
+	}
+	return count + offset > 0 ? count + offset : 0;
+}
+
+/* The request as EXPLAIN shows it; constant filter values written out. */
+char *
+rollout_describe_request(RolloutPushdown *pd, const char *resource,
+						 int page_size, bool parameterized)
+{
+	StringInfoData buf;
+	ListCell   *name;
+	ListCell   *value;
+
+	initStringInfo(&buf);
+	switch (pd->mode)
+	{
+		case ROLLOUT_SCAN_ID:
+			appendStringInfo(&buf, "GET /%s/{id}%s", resource,
+							 parameterized ? " for each outer row" : "");
+			break;
+		case ROLLOUT_SCAN_IDS:
+			appendStringInfo(&buf, "GET /%s/{id} for each id", resource);
+			break;
+		case ROLLOUT_SCAN_LIST:
+			appendStringInfo(&buf, "GET /%s?limit=%d", resource, page_size);
+			forboth(name, pd->filter_names, value, pd->filter_values)
+			{
+				Expr	   *v = lfirst(value);
+
+				if (IsA(v, Const) && !((Const *) v)->constisnull)
+					appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
+									 rollout_escape(TextDatumGetCString(((Const *) v)->constvalue)));
+				else
+					appendStringInfo(&buf, "&%s={value}", strVal(lfirst(name)));
+			}
+			break;
+	}
+	return buf.data;
+}
+
+/* The pushed conditions as SQL, for EXPLAIN VERBOSE. */
+char *
+rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+						List *pushed)
+{
+	StringInfoData buf;
+	List	   *context = deparse_context_for(get_rel_name(relid), relid);
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, pushed)
+	{
+		Node	   *clause = lfirst(lc);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, " AND ");
+		if (bms_is_subset(pull_varnos(root, clause), baserel->relids))
+			appendStringInfoString(&buf,
+								   deparse_expression(clause, context, false, false));
+		else
+			appendStringInfoString(&buf, "id = (the outer row's value)");
+	}
+	return buf.data;
 }

@@ -2,7 +2,7 @@
  *
  * rollout_fdw.c
  *		  The handler and the FDW callbacks of rollout_fdw, in FdwRoutine
- *		  order, and the SQL-callable functions.
+ *		  order.
  *
  * Rules kept here:
  *	- a scan streams one page at a time: the page's body and parsed JSON
@@ -45,7 +45,6 @@
 #include "utils/syscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/ruleutils.h"
 #include "utils/typcache.h"
 
 #include "rollout_fdw.h"
@@ -103,18 +102,6 @@ table_rows(RelOptInfo *baserel)
 	return baserel->tuples > 0 ? baserel->tuples : DEFAULT_ROWS;
 }
 
-/* How many ids a constant array holds, else a guess. */
-static double
-id_count(Expr *array)
-{
-	if (IsA(array, Const) && !((Const *) array)->constisnull)
-		return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) array)->constvalue)),
-							  ARR_DIMS(DatumGetArrayTypeP(((Const *) array)->constvalue)));
-	if (IsA(array, ArrayExpr))
-		return list_length(((ArrayExpr *) array)->elements);
-	return 10;
-}
-
 static void
 rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
@@ -133,7 +120,7 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			baserel->rows = 1;
 			break;
 		case ROLLOUT_SCAN_IDS:
-			baserel->rows = id_count(info->pushdown.id_value);
+			baserel->rows = rollout_id_count(info->pushdown.id_value);
 			break;
 		case ROLLOUT_SCAN_LIST:
 			baserel->rows =
@@ -194,102 +181,6 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	}
 }
 
-/*
- * The row count a LIMIT asks of this scan, when passing it on cannot
- * change the answer: the query reads this table alone, every condition is
- * answered by the request, and nothing (sorting, grouping, DISTINCT,
- * aggregates, window functions, set-returning functions, locking) needs
- * more rows than LIMIT + OFFSET.  Else 0.
- */
-static int64
-limit_rows(PlannerInfo *root, RelOptInfo *baserel, bool all_pushed)
-{
-	Query	   *parse = root->parse;
-	int64		count;
-	int64		offset = 0;
-
-	if (!all_pushed || parse->limitCount == NULL ||
-		!IsA(parse->limitCount, Const) ||
-		((Const *) parse->limitCount)->constisnull ||
-		parse->limitOption != LIMIT_OPTION_COUNT ||
-		parse->sortClause || parse->groupClause || parse->groupingSets ||
-		parse->distinctClause || parse->hasAggs || parse->hasWindowFuncs ||
-		parse->hasTargetSRFs || parse->havingQual || parse->setOperations ||
-		parse->rowMarks || bms_num_members(root->all_baserels) != 1 ||
-		!bms_equal(root->all_baserels, baserel->relids))
-		return 0;
-	count = DatumGetInt64(((Const *) parse->limitCount)->constvalue);
-	if (parse->limitOffset != NULL)
-	{
-		if (!IsA(parse->limitOffset, Const))
-			return 0;
-		if (!((Const *) parse->limitOffset)->constisnull)
-			offset = DatumGetInt64(((Const *) parse->limitOffset)->constvalue);
-	}
-	return count + offset > 0 ? count + offset : 0;
-}
-
-/* The request as EXPLAIN shows it; constant filter values written out. */
-static char *
-describe_request(RolloutPushdown *pd, const char *resource, int page_size,
-				 bool parameterized)
-{
-	StringInfoData buf;
-	ListCell   *name;
-	ListCell   *value;
-
-	initStringInfo(&buf);
-	switch (pd->mode)
-	{
-		case ROLLOUT_SCAN_ID:
-			appendStringInfo(&buf, "GET /%s/{id}%s", resource,
-							 parameterized ? " for each outer row" : "");
-			break;
-		case ROLLOUT_SCAN_IDS:
-			appendStringInfo(&buf, "GET /%s/{id} for each id", resource);
-			break;
-		case ROLLOUT_SCAN_LIST:
-			appendStringInfo(&buf, "GET /%s?limit=%d", resource, page_size);
-			forboth(name, pd->filter_names, value, pd->filter_values)
-			{
-				Expr	   *v = lfirst(value);
-
-				if (IsA(v, Const) && !((Const *) v)->constisnull)
-					appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
-									 rollout_escape(TextDatumGetCString(((Const *) v)->constvalue)));
-				else
-					appendStringInfo(&buf, "&%s={value}", strVal(lfirst(name)));
-			}
-			break;
-	}
-	return buf.data;
-}
-
-/* The pushed conditions as SQL, for EXPLAIN VERBOSE. */
-static char *
-describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
-				List *pushed)
-{
-	StringInfoData buf;
-	List	   *context = deparse_context_for(get_rel_name(relid), relid);
-	ListCell   *lc;
-
-	initStringInfo(&buf);
-	foreach(lc, pushed)
-	{
-		Node	   *clause = lfirst(lc);
-
-		if (buf.len > 0)
-			appendStringInfoString(&buf, " AND ");
-		if (bms_is_subset(pull_varnos(root, clause), baserel->relids))
-			appendStringInfoString(&buf,
-								   deparse_expression(clause, context, false, false));
-		else
-			appendStringInfoString(&buf, "id = (the outer row's value)");
-	}
-	return buf.data;
-}
-
 static ForeignScan *
 rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					  Oid foreigntableid, ForeignPath *best_path,
@@ -330,7 +221,7 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	table_close(rel, NoLock);
 
 	limit = pd.mode == ROLLOUT_SCAN_LIST ?
-		limit_rows(root, baserel, pd.all_pushed) : 0;
+		rollout_limit_rows(root, baserel, pd.all_pushed) : 0;
 	if (limit > 0 && limit < page_size)
 		page_size = (int) limit;
 
@@ -342,12 +233,14 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 makeInteger(pd.mode),
 							 pd.filter_names);
 	fdw_private = lappend(fdw_private,
-						  makeString(describe_request(&pd, info->opts->resource,
-													  page_size,
-													  best_path->path.param_info != NULL)));
+						  makeString(rollout_describe_request(&pd,
+															  info->opts->resource,
+															  page_size,
+															  best_path->path.param_info != NULL)));
 	fdw_private = lappend(fdw_private,
-						  makeString(describe_pushed(root, baserel,
-													 foreigntableid, pd.pushed)));
+						  makeString(rollout_describe_pushed(root, baserel,
+															 foreigntableid,
+															 pd.pushed)));
 	fdw_private = lappend(fdw_private,
 						  makeInteger(info->opts->scan_concurrency));
 	fdw_private = lappend(fdw_private,

@@ -22,6 +22,7 @@
 
 #include "access/attnum.h"
 #include "commands/explain.h"
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
@@ -100,7 +101,7 @@ typedef struct RolloutOptions
 /* Most requests one backend has in flight at once (a batch of INSERTs). */
 #define ROLLOUT_MAX_INFLIGHT 32
 
-/* Per-user-mapping state kept for the life of the backend. */
+/* Per-user-mapping state kept for the life of the backend (connection.c). */
 typedef struct RolloutConn
 {
 	Oid			umid;			/* hash key: user mapping OID */
@@ -113,7 +114,6 @@ typedef struct RolloutConn
 	uint32		mapping_hashvalue;
 } RolloutConn;
 
-/* An HTTP response, body in palloc'd memory of the caller's context. */
 /* Counters of requests: per server (rollout_fdw_stats) and per scan. */
 typedef struct RolloutStats
 {
@@ -130,6 +130,7 @@ typedef struct RolloutStats
 	int64		bytes;
 } RolloutStats;
 
+/* An API response, body in palloc'd memory of the caller's context. */
 typedef struct RolloutResponse
 {
 	long		status;
@@ -139,16 +140,7 @@ typedef struct RolloutResponse
 	RolloutStats stats;			/* what this request cost */
 } RolloutResponse;
 
-/* A credential as GET {auth_url}/credentials lists it (never its data). */
-typedef struct RolloutCredential
-{
-	char	   *id;
-	char	   *label;
-	char	   *app_key;
-	char	   *created_at;
-} RolloutCredential;
-
-/* How a job ended when it has no response to show. */
+/* How an API request ended when it has no response to show (api.c). */
 typedef enum RolloutFailure
 {
 	ROLLOUT_FAIL_NONE,			/* a response is in resp */
@@ -161,22 +153,65 @@ typedef enum RolloutFailure
 								 * statement_timeout (wait_ms) */
 } RolloutFailure;
 
-/* One request for rollout_http_run: the input, then the outcome. */
-typedef struct RolloutHttpJob
+/* One request for rollout_api_run: the input, then the outcome (api.c). */
+typedef struct RolloutApiJob
 {
 	const char *method;
 	const char *url;
 	const char *label;			/* the request as messages name it */
 	const char *body;			/* JSON or NULL */
-	struct curl_slist *headers;
-	CURL	   *easy;			/* a handle no other job of the run uses */
 	RolloutResponse resp;		/* final response (palloc'd body) */
 	RolloutFailure failure;
 	CURLcode	curl_error;
 	long		wait_ms;		/* ROLLOUT_FAIL_RATE_LIMITED: the wait refused */
 	bool		wait_paused;	/* ... a 429's pause rather than rate_limit */
-	struct RolloutTransfer *transfer;	/* http.c's, during the run */
-} RolloutHttpJob;
+} RolloutApiJob;
+
+/* The most response header bytes a transfer accepts, all lines together. */
+#define ROLLOUT_HTTP_MAX_HEADER_BYTES (256 * 1024)
+
+/* How the latest attempt of a transfer ended, as the transport sees it. */
+typedef enum RolloutHttpError
+{
+	ROLLOUT_HTTP_OK,			/* a response came: status, data */
+	ROLLOUT_HTTP_TOO_BIG,		/* the body passed max_response_bytes */
+	ROLLOUT_HTTP_BAD_HEADER,	/* the headers passed their limit */
+	ROLLOUT_HTTP_OUT_OF_MEMORY, /* the body could not be kept */
+	ROLLOUT_HTTP_FAILED			/* any other failure: curl_error */
+} RolloutHttpError;
+
+/* One transfer of rollout_http_run: the request, then its latest attempt. */
+typedef struct RolloutHttpTransfer
+{
+	const char *method;
+	const char *url;
+	const char *body;			/* or NULL */
+	struct curl_slist *headers;
+	CURL	   *easy;			/* a handle no other transfer of the run uses */
+	/* set when an attempt is over, for RolloutHttpHooks.attempt_over */
+	RolloutHttpError error;
+	CURLcode	curl_error;
+	bool		sent;			/* the request may have reached the server */
+	long		status;			/* HTTP status; 0 unless error is OK */
+	curl_off_t	retry_after_s;	/* Retry-After as libcurl reads it, or 0 */
+	const char *data;			/* the body (http.c's memory, hook only) */
+	size_t		len;
+	struct RolloutTransferState *state; /* http.c's, during the run */
+} RolloutHttpTransfer;
+
+/*
+ * What the caller of rollout_http_run decides about transfer i.
+ * may_start: 0 to start it now, > 0 to ask again after that many ms, < 0
+ * when it is over without an attempt.  attempt_over: true when it is over,
+ * else false and *retry_at, the time to send it again.
+ */
+typedef struct RolloutHttpHooks
+{
+	long		(*may_start) (void *arg, int i, TimestampTz now);
+	bool		(*attempt_over) (void *arg, int i, RolloutHttpTransfer *x,
+								 TimestampTz *retry_at);
+	void	   *arg;
+} RolloutHttpHooks;
 
 /* How a scan is answered. */
 typedef enum RolloutScanMode
@@ -408,29 +443,33 @@ extern char *rollout_mint_jwt(const char *client_id, const char *secret,
 
 /* in connection.c */
 extern RolloutConn *rollout_get_conn(UserMapping *user);
+extern CURL *rollout_conn_handle(RolloutConn *conn, int i);
+extern void rollout_conn_set_token(RolloutConn *conn, const char *token,
+								   int64 expires);
+extern void rollout_conn_set_credential(RolloutConn *conn, const char *id);
+
+/* in api.c */
 extern void rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
 								const char *method, const char *base,
 								const char *path, const char *label,
 								const char *body, bool need_credential,
 								RolloutResponse *resp);
 extern void rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
-							RolloutHttpJob *jobs, int njobs,
+							RolloutApiJob *jobs, int njobs,
 							bool need_credential);
+extern char *rollout_escape(const char *value);
+
+/* in errors.c */
+extern void rollout_api_raise_failure(RolloutOptions *opts,
+									  RolloutApiJob *job);
 extern void rollout_check_status(const char *method, const char *path,
 								 RolloutResponse *resp);
-extern List *rollout_list_credentials(RolloutConn *conn,
-									  RolloutOptions *opts);
-extern char *rollout_escape(const char *value);
+extern char *rollout_redact(const char *text);
 
 /* in http.c */
 extern CURL *rollout_http_new_handle(void);
-extern void rollout_http_run(RolloutOptions *opts, RolloutHttpJob *jobs,
-							 int njobs);
-extern void rollout_http_raise_failure(RolloutOptions *opts,
-									   RolloutHttpJob *job);
-extern void rollout_http_report_error(const char *method, const char *path,
-									  RolloutResponse *resp);
-extern char *rollout_redact(const char *text);
+extern void rollout_http_run(RolloutOptions *opts, RolloutHttpTransfer *xfers,
+							 int n, const RolloutHttpHooks *hooks);
 
 /* in decode.c */
 extern RolloutPage *rollout_decode_page(const char *body, size_t len,
@@ -462,10 +501,11 @@ extern char *rollout_safe_text(const char *s, int len, int maxbytes);
 extern void rollout_json_append(StringInfo buf, json_t *value);
 extern char *rollout_json_scalar_text(json_t *value);
 extern void rollout_datum_to_json(StringInfo buf, Datum value, Oid typid);
+extern json_t *rollout_json_load(MemoryContext owner, const char *body,
+								 size_t len, json_error_t *error);
 extern json_t *rollout_json_parse(MemoryContext owner, const char *body,
 								  size_t len, const char *method,
 								  const char *path);
-extern char *rollout_api_message(const char *body, size_t len);
 
 /* in scan.c */
 extern RolloutScan *rollout_scan_create(Relation rel, RolloutOptions *opts,
@@ -484,6 +524,14 @@ extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
 									 RolloutPushdown *pd);
 extern List *rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid);
+extern double rollout_id_count(Expr *array);
+extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
+								bool all_pushed);
+extern char *rollout_describe_request(RolloutPushdown *pd,
+									  const char *resource, int page_size,
+									  bool parameterized);
+extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
+									 Oid relid, List *pushed);
 
 /* in modify.c */
 extern void rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,

@@ -150,13 +150,13 @@ check_envelope(RolloutScan *s, RolloutPage *page, const char *label)
 
 /* Send the jobs, each with the scan's credentials; count what they cost. */
 static void
-run_jobs(RolloutScan *s, RolloutHttpJob *jobs, int n)
+run_jobs(RolloutScan *s, RolloutApiJob *jobs, int n)
 {
 	rollout_api_run(s->conn, s->opts, jobs, n, true);
 	for (int k = 0; k < n; k++)
 	{
 		count_request(s, &jobs[k].resp);
-		rollout_http_raise_failure(s->opts, &jobs[k]);
+		rollout_api_raise_failure(s->opts, &jobs[k]);
 	}
 }
 
@@ -182,14 +182,14 @@ static void
 fetch_by_ids(RolloutScan *s)
 {
 	int			n = list_length(s->ids);
-	RolloutHttpJob *jobs;
+	RolloutApiJob *jobs;
 	int			i = 0;
 	ListCell   *lc;
 
 	s->done = true;
 	if (n == 0)
 		return;
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	foreach(lc, s->ids)
 	{
 		char	   *path = psprintf("/%s/%s", s->resource,
@@ -379,7 +379,7 @@ fetch_list_page(RolloutScan *s)
 {
 	char	   *path;
 	const char *label;
-	RolloutHttpJob job = {0};
+	RolloutApiJob job = {0};
 	RolloutPage *page;
 	RolloutMetaValue *next;
 	int64		total;
@@ -537,7 +537,7 @@ rewind_pages(RolloutScan *s, const char *label)
 
 /* Check one offset page; false when the scan must change course. */
 static bool
-accept_offset_page(RolloutScan *s, RolloutHttpJob *job, int64 offset,
+accept_offset_page(RolloutScan *s, RolloutApiJob *job, int64 offset,
 				   RolloutPage **pagep)
 {
 	const char *label = job->label;
@@ -608,7 +608,7 @@ fetch_offset_pages(RolloutScan *s)
 	int64		known = Max(s->max_total, s->first_total);
 	int64		pages_left;
 	int			n;
-	RolloutHttpJob *jobs;
+	RolloutApiJob *jobs;
 
 	/* up to the first page that starts within a page of the end */
 	pages_left = known - s->page_limit >= s->next_offset ?
@@ -617,7 +617,7 @@ fetch_offset_pages(RolloutScan *s)
 	if (s->row_limit > 0)
 		n = (int) Min((int64) n,
 					  Max((int64) 1, (s->row_limit - s->rows_returned) / step + 1));
-	jobs = palloc0(sizeof(RolloutHttpJob) * n);
+	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	for (int k = 0; k < n; k++)
 	{
 		int64		offset = s->next_offset + k * step;
