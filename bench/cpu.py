@@ -111,13 +111,40 @@ if args.perf:
         session.query(QUERIES["7 columns"])
     rec.send_signal(2)
     rec.wait()
-    for sort in ("dso", "symbol"):
-        report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                                 "--sort", sort, "-g", "none", "--percent-limit", "0.7"],
-                                capture_output=True, text=True).stdout
-        print(f"\nperf, {args.perf_scans} scans of 7 columns, by {sort}:")
-        print("\n".join(line for line in report.splitlines()
-                        if line.strip() and not line.startswith("#")))
+    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                             "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.4"],
+                            capture_output=True, text=True).stdout
+    print(f"\nperf, {args.perf_scans} scans of 7 columns: self time, top functions")
+    print("\n".join(line.rstrip(" -") for line in report.splitlines()
+                    if line.strip() and not line.startswith("#")))
+    # inclusive time of the functions that say where the scan's CPU goes
+    report = subprocess.run(["perf", "report", "-i", data, "--children", "--stdio",
+                             "--sort", "symbol", "-g", "none", "--percent-limit", "0"],
+                            capture_output=True, text=True).stdout
+    incl = {}
+    for line in report.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0].endswith("%") and parts[2] in ("[.]", "[k]"):
+            incl.setdefault(parts[3], (parts[0], parts[1]))
+    print(f"\ninclusive (children) and self share of the backend's samples:")
+    for name, what in [
+            ("rolloutIterateForeignScan", "the scan"),
+            ("rollout_decode_page", "decoding pages (src/decode.c)"),
+            ("json_lex", "  PostgreSQL's JSON lexer"),
+            ("select_pending.part.0", "  matching keys to columns"),
+            ("decode", "  the token walk itself"),
+            ("rollout_store_record", "building the row (convert.c)"),
+            ("InputFunctionCall", "  type input functions"),
+            ("jsonb_in", "    jsonb_in (emails: the slice parsed again)"),
+            ("timestamptz_in", "    timestamptz_in (created)"),
+            ("numeric_in", "    numeric_in"),
+            ("pg_any_to_server", "  encoding conversion"),
+            ("rollout_decode_elements", "  array elements (tags)"),
+            ("rollout_api_run", "HTTP: request, libcurl, socket"),
+            ("palloc", "palloc"),
+            ("malloc", "malloc")]:
+        if name in incl:
+            print(f"    {incl[name][0]:>7} incl {incl[name][1]:>7} self  {name}: {what}")
     print(f"(perf data: {data})")
 
 session.close()
