@@ -481,6 +481,8 @@ extern RolloutPage *rollout_decode_record(const char *body, size_t len,
 										  const char *label,
 										  RolloutColumn *columns,
 										  int ncolumns);
+
+/* in jsonvalue.c */
 extern char *rollout_json_unescape(const char *raw, int len,
 								   const char **problem);
 extern RolloutValue *rollout_decode_elements(const char *body,
