@@ -185,7 +185,7 @@ class Store:
             self.keys.append(key)
             self.seqs.append(self.next_seq)
             self.next_seq += 1
-            self.index.setdefault(key, len(self.slots) - 1)
+            self.ids().setdefault(key, len(self.slots) - 1)
         self.version += 1
 
     def append(self, record):
@@ -196,7 +196,7 @@ class Store:
         self.seqs.append(self.next_seq)
         self.next_seq += 1
         if key is not None:
-            self.index.setdefault(key, len(self.slots) - 1)
+            self.ids().setdefault(key, len(self.slots) - 1)
         if has_id and type(record["id"]) is int:
             self.next_int = max(self.next_int, record["id"] + 1)
         self.version += 1
@@ -215,7 +215,7 @@ class Store:
         return self.next_int - 1
 
     def position(self, key):
-        return self.index.get(key)
+        return self.ids().get(key)
 
     def record_at(self, pos):
         slot = self.slots[pos]
@@ -229,11 +229,16 @@ class Store:
         del self.slots[pos]
         del self.keys[pos]
         del self.seqs[pos]
-        self.index = {}
-        for i, key in enumerate(self.keys):
-            if key is not None:
-                self.index.setdefault(key, i)
+        self.index = None  # rebuilt when next needed: deleting stays cheap under churn
         self.version += 1
+
+    def ids(self):
+        if self.index is None:
+            self.index = {}
+            for i, key in enumerate(self.keys):
+                if key is not None:
+                    self.index.setdefault(key, i)
+        return self.index
 
     def all(self):
         return [self.record_at(i) for i in range(len(self.slots))]
