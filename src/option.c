@@ -691,6 +691,11 @@ void
 _PG_init(void)
 {
 	if (!process_shared_preload_libraries_in_progress)
+	{
 		rollout_curl_init();
+		return;
+	}
+	/* preloaded: the shared buckets and counters */
 	rollout_limiter_init();
+	rollout_stats_init();
 }

@@ -103,7 +103,6 @@ rollout_limiter_init(void)
 	shmem_request_hook = ratelimit_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ratelimit_shmem_startup;
-	rollout_stats_init();
 }
 
 /* The buckets, shared or this backend's own (announced once). */

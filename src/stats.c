@@ -91,7 +91,7 @@ stats_shmem_startup(void)
 	is_shared = true;
 }
 
-/* Called from rollout_limiter_init (_PG_init) when preloaded. */
+/* Called from _PG_init when preloaded. */
 void
 rollout_stats_init(void)
 {
