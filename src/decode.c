@@ -199,7 +199,8 @@ push_record_candidates(DecodeState *ds, Frame *f)
  * are placed at the top of the pool as the pending set.
  */
 static void
-select_pending(DecodeState *ds, Frame *f, const char *key, int index)
+select_pending(DecodeState *ds, Frame *f, const char *key, int keylen,
+			   int index)
 {
 	ds->pending_off = ds->pool_top;
 	ds->pending_n = 0;
@@ -216,7 +217,8 @@ select_pending(DecodeState *ds, Frame *f, const char *key, int index)
 			continue;
 		if (key != NULL)
 			match = p->keys[f->depth][0] == key[0] &&
-				strcmp(p->keys[f->depth], key) == 0;
+				strncmp(p->keys[f->depth], key, keylen) == 0 &&
+				p->keys[f->depth][keylen] == '\0';
 		else
 			match = p->index[f->depth] == index;
 		if (!match)
@@ -444,25 +446,35 @@ pop_frame(DecodeState *ds, int end)
 	ds->pending_role = FRAME_SKIP;
 }
 
-/* A field of the innermost object begins: raw is its key, quotes excluded. */
+/*
+ * A field of the innermost object begins: raw is its key, quotes excluded.
+ * A key without escapes (nearly all) is compared where it lies in the body.
+ */
 static void
 field_start(DecodeState *ds, const char *raw, int rawlen)
 {
 	Frame	   *f = &ds->frames[ds->nframes - 1];
-	char	   *key = NULL;
+	const char *key = raw;
+	int			keylen = rawlen;
+	char	   *copy = NULL;
 
 	ds->pending_role = FRAME_SKIP;
 	ds->pending_n = 0;
 	ds->pending_meta = -1;
 	if (f->role == FRAME_SKIP)
 		return;
-	key = rollout_json_unescape(raw, rawlen, NULL);
-	if (key == NULL)
-		return;					/* a key no column can name */
+	if (memchr(raw, '\\', rawlen) != NULL || memchr(raw, '\0', rawlen) != NULL)
+	{
+		copy = rollout_json_unescape(raw, rawlen, NULL);
+		if (copy == NULL)
+			return;				/* a key no column can name */
+		key = copy;
+		keylen = (int) strlen(copy);
+	}
 	switch (f->role)
 	{
 		case FRAME_ENVELOPE:
-			if (strcmp(key, "_metadata") == 0)
+			if (keylen == 9 && memcmp(key, "_metadata", 9) == 0)
 			{
 				/* a repeated _metadata replaces the earlier one */
 				memset(ds->page->meta, 0, sizeof(ds->page->meta));
@@ -472,24 +484,26 @@ field_start(DecodeState *ds, const char *raw, int rawlen)
 			else
 			{
 				ds->pending_role = FRAME_LIST;
-				ds->pending_key = key;
+				ds->pending_key = copy != NULL ? copy : pnstrdup(key, keylen);
 				return;			/* kept as the list's name */
 			}
 			break;
 		case FRAME_META:
 			for (int i = 0; i < ROLLOUT_META_COUNT; i++)
-				if (strcmp(key, meta_names[i]) == 0)
+				if (strncmp(key, meta_names[i], keylen) == 0 &&
+					meta_names[i][keylen] == '\0')
 					ds->pending_meta = i;
 			break;
 		case FRAME_RECORD:
 		case FRAME_INNER:
-			select_pending(ds, f, key, -1);
+			select_pending(ds, f, key, keylen, -1);
 			ds->pending_role = FRAME_INNER;
 			break;
 		default:
 			break;
 	}
-	pfree(key);
+	if (copy != NULL)
+		pfree(copy);
 }
 
 /* An element of the innermost array begins. */
@@ -511,7 +525,7 @@ element_start(DecodeState *ds)
 			break;
 		case FRAME_RECORD:
 		case FRAME_INNER:
-			select_pending(ds, f, NULL, f->index);
+			select_pending(ds, f, NULL, 0, f->index);
 			ds->pending_role = FRAME_INNER;
 			break;
 		default:

@@ -175,6 +175,12 @@ serve('{"people": [{"id": 1, "emails": [{"value": "a@x"}], "emails": []}], '
       '"_metadata": {"collection": "people", "total": 1, "next": null}}')
 rc, out, err, _ = psql("SELECT coalesce(e, 'NULL') FROM nested", db=DB)
 c.check("a repeated key on the way to a value: the later one wins", rc == 0 and out == "NULL", out + err)
+serve('{"people": [{"id": 1, "\\u0066irst_name": "Esc", "last\\u005fname": "Aped", '
+      '"first_nam": "no", "first_namex": "no", "\\"": 1}], '
+      '"_\\u006detadata": {"collection": "people", "total": 1, "next": null}}')
+rc, out, err, _ = psql("SELECT first_name, last_name FROM people", db=DB)
+c.check("keys are matched by their text: escaped keys name columns, prefixes and longer keys do not",
+        rc == 0 and out == "Esc|Aped", out + err)
 serve('{"people": [{"id": 1}, 5], "_metadata": {"collection": "people", "total": 2, "next": null}}')
 state = sqlstate("SELECT count(*) FROM people")
 c.check("a record that is not an object breaks the contract", state == "08P01", state)
