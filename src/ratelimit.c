@@ -104,6 +104,7 @@ rollout_limiter_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ratelimit_shmem_startup;
 	rollout_stats_init();
+	rollout_progress_init();
 }
 
 /* The buckets, shared or this backend's own (announced once). */
