@@ -241,6 +241,24 @@ c.check("the hash join's inner scan shows finished while the outer one requests"
         any({r["state"] for r in rows} == {"finished", "requesting"} for rows in both),
         [[r["state"] for r in rows] for rows in both][:5])
 
+# === by ids and ANALYZE show too
+mark("by ids and ANALYZE show too")
+admin("DELETE", "faults")
+fault(path="^/api/people/", latency_ms=1500)
+proc = run("SELECT count(*) FROM people WHERE id IN ('11', '12', '13', '14', '15');\n",
+           "prog_ids")
+samples, out, err = watch(proc, "prog_ids")
+seen = {(r["state"], r["pages_done"], r["pages_expected"]) for _, rows in samples for r in rows}
+c.check("by ids: every row", out.strip() == "5", out + err)
+c.check("by ids: one page expected per id while the GETs are in flight",
+        ("requesting", 0, 5) in seen, seen)
+slow(300)
+proc = run("ANALYZE people;\n", "prog_analyze")
+samples, out, err = watch(proc, "prog_analyze")
+expected = {r["pages_expected"] for _, rows in samples for r in rows if r["pages_done"] >= 1}
+c.check("ANALYZE: listed, 10 pages expected (its sample's bound)", expected == {10},
+        (expected, err))
+
 _, n, _, _ = psql("SELECT count(*) FROM rollout_fdw_scans()", DB)
 c.check("no slot left behind by any of the above", n == "0", n)
 
