@@ -42,3 +42,29 @@ LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 -- Every database's servers and their failures: for monitoring roles only.
 REVOKE ALL ON FUNCTION rollout_fdw_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout_fdw_stats() TO pg_read_all_stats;
+
+-- Every active scan of the cluster (of this backend when rollout_fdw is not
+-- in shared_preload_libraries).  pid, database and role for everyone; the
+-- rest only for the scan's role, roles it is a member of, and
+-- pg_read_all_stats (as pg_stat_progress_* does); writes nothing.
+CREATE FUNCTION rollout_fdw_scans(
+    OUT pid integer, OUT datid oid, OUT userid oid,
+    OUT server text, OUT relid oid, OUT foreign_table text,
+    OUT resource text, OUT state text, OUT started timestamptz,
+    OUT elapsed interval, OUT pages_done bigint, OUT pages_expected bigint,
+    OUT rows bigint, OUT requests bigint, OUT retries bigint,
+    OUT throttled interval, OUT remaining interval)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW rollout_fdw_progress AS
+  SELECT s.pid, d.datname, r.rolname AS usename, s.server, s.foreign_table,
+         s.resource, s.state, s.pages_done, s.pages_expected, s.rows,
+         s.requests, s.retries, s.throttled, s.elapsed, s.remaining,
+         s.started
+  FROM rollout_fdw_scans() s
+  LEFT JOIN pg_database d ON d.oid = s.datid
+  LEFT JOIN pg_roles r ON r.oid = s.userid;
+
+GRANT SELECT ON rollout_fdw_progress TO PUBLIC;

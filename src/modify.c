@@ -81,6 +81,8 @@ typedef struct RolloutModifyState
 	int			ids_listed;
 
 	RolloutColumn *cur_column;	/* error context while building a body */
+
+	RolloutStats stats;			/* requests sent, for EXPLAIN ANALYZE */
 } RolloutModifyState;
 
 /* One key of a JSON body: a path of keys and the value's JSON text. */
@@ -785,6 +787,8 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 	st->in_flight = n;
 	rollout_api_run(st->conn, st->opts, jobs, n, true);
 	st->in_flight = 0;
+	for (int i = 0; i < n; i++)
+		rollout_stats_sum(&st->stats, &jobs[i].resp.stats);
 
 	/* count first: whatever happens next, these exist */
 	for (int i = 0; i < n; i++)
@@ -915,6 +919,7 @@ record_request(RolloutModifyState *st, const char *method, const char *id,
 
 	rollout_api_request(st->conn, st->opts, method, st->opts->api_url, path,
 						NULL, body, true, &resp);
+	rollout_stats_sum(&st->stats, &resp.stats);
 	if (resp.status != 404)
 		rollout_check_status(method, path, &resp);
 	return resp;
@@ -1064,4 +1069,9 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		default:
 			break;
 	}
+
+	/* what the statement's requests cost, as a scan shows it */
+	if (es->analyze && rinfo->ri_FdwState != NULL)
+		rollout_explain_counters(&((RolloutModifyState *) rinfo->ri_FdwState)->stats,
+								 -1, es);
 }

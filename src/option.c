@@ -695,7 +695,8 @@ _PG_init(void)
 		rollout_curl_init();
 		return;
 	}
-	/* preloaded: the shared buckets and counters */
+	/* preloaded: the shared buckets, counters and scans' progress */
 	rollout_limiter_init();
 	rollout_stats_init();
+	rollout_progress_init();
 }

@@ -426,7 +426,11 @@ rolloutReScanForeignScan(ForeignScanState *node)
 static void
 rolloutEndForeignScan(ForeignScanState *node)
 {
+	RolloutScanState *st = node->fdw_state;
+
 	/* Everything lives in contexts of the executor's query context. */
+	if (st != NULL)
+		rollout_progress_end(st->scan);
 }
 
 static void

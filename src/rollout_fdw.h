@@ -415,6 +415,8 @@ typedef struct RolloutScan
 	/* EXPLAIN ANALYZE counters */
 	int64		pages;
 	RolloutStats stats;
+
+	struct RolloutProgress *progress;	/* progress.c's slot, or NULL */
 } RolloutScan;
 
 /* in option.c */
@@ -435,6 +437,14 @@ extern void rollout_stats_init(void);
 extern void rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta);
 extern void rollout_stats_error(RolloutOptions *opts, const char *method,
 								const char *path, long status);
+
+/* in progress.c */
+extern void rollout_progress_init(void);
+extern void rollout_progress_report(RolloutScan *s, bool requesting);
+extern void rollout_progress_end(RolloutScan *s);
+extern void rollout_stats_sum(RolloutStats *to, const RolloutStats *delta);
+extern void rollout_explain_counters(const RolloutStats *stats, int64 pages,
+									 ExplainState *es);
 
 /* in auth.c */
 extern char *rollout_mint_jwt(const char *client_id, const char *secret,

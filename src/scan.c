@@ -786,6 +786,7 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 			return false;
 		}
 
+		rollout_progress_report(s, true);
 		MemoryContextReset(s->page_cxt);
 		s->wave = NULL;
 		s->npages = s->pages_cap = 0;
@@ -798,5 +799,6 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 		else
 			fetch_list_page(s);
 		MemoryContextSwitchTo(old);
+		rollout_progress_report(s, false);
 	}
 }
