@@ -197,7 +197,7 @@ c.check("cancelled scan: canceled", "canceling statement" in err, err)
 c.check("cancelled scan: its slot is gone, same session", "slots|0" in out, out + err)
 
 admin("DELETE", "faults")
-fault(path="^/api/people$", query="next=", after=3, status=500)
+fault(path="^/api/people$", query="offset=|next=", after=3, status=500)
 proc = run("SELECT count(*) FROM people;\n" + CHECK, "prog_error")
 out, err = proc.communicate(timeout=60)
 c.check("failed scan: the API's error", "HTTP 500" in err, err)
