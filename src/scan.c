@@ -651,9 +651,13 @@ fetch_offset_pages(RolloutScan *s)
 			s->done = true;		/* a short page: the end of the list */
 			return;
 		}
-		if (s->duplicates - before == got)
+		if (s->duplicates - before == got && s->repairs == 0)
 		{
-			/* a full page of records returned before: offset is ignored */
+			/*
+			 * A full page of records returned before, on a list that has not
+			 * moved (after a rewind, pages asked again repeat records):
+			 * offset is ignored.
+			 */
 			follow_cursor_instead(s, jobs[k].label, "the pages do not advance");
 			return;
 		}
