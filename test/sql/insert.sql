@@ -2,7 +2,8 @@
 -- insert: INSERT -> POST /people, RETURNING from the 201 answer,
 -- SQL values -> JSON, batches, API errors
 -- ===================================================================
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET timezone = 'UTC';
 CREATE FOREIGN TABLE people_w (
   id text,
@@ -153,3 +154,9 @@ INSERT INTO people_parted (first_name, last_name) VALUES ('On', 'Partition')
 ON CONFLICT DO NOTHING;
 DROP TABLE people_parted;
 \! test/emu count POST '.'
+
+DROP FOREIGN TABLE people_w;
+DROP TABLE trigger_log;
+DROP FUNCTION log_row();
+
+\i :abs_srcdir/sql/teardown.inc

@@ -2,8 +2,11 @@
 -- scan: paging, the live-captured person, joins, field mapping,
 -- credentials, EXPLAIN
 -- ===================================================================
-\getenv emu_url ROLLOUT_TEST_URL
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
+
+-- === the emulator answers
+SELECT count(*) > 0 AS reachable FROM people;
 
 -- === a full scan follows _metadata.next to the end: 25 people, 7 a page
 ALTER FOREIGN TABLE people OPTIONS (ADD page_size '7');
@@ -81,3 +84,8 @@ EXPLAIN (COSTS OFF, VERBOSE) SELECT id FROM people WHERE last_name = 'Brown';
 \! test/emu count GET '.'
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
   SELECT id FROM people;
+
+DROP FOREIGN TABLE people_fields;
+DROP TABLE deals;
+
+\i :abs_srcdir/sql/teardown.inc

@@ -1,7 +1,8 @@
 -- ===================================================================
 -- types: JSON -> column type conversions, and conversion errors
 -- ===================================================================
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 \! test/emu people '[{"id": 1, "t_str": "hello", "t_num": 42, "t_real": 0.1, "t_bool": true, "t_obj": {"a": [1, 2.5, "x"], "b": null}, "i_num": 7, "i_str": "8", "i_big": 9007199254740993, "n_real": 0.1, "n_big": 123456789.125, "n_str": "12.3400", "n_exp": 1.5e3, "f_num": 1.5, "b_true": true, "b_one": 1, "b_zero": 0, "b_str": "false", "ts": "2025-10-22T15:33:47Z", "ts_ms": "2025-10-22T15:33:47.123+02:00", "d": "1990-05-12", "u": "0199e3ca-2aa4-755a-8b6c-0123456789ab", "arr": ["a", "b c", "{x}"], "arr_i": [1, 2, null], "arr_objs": [{"k": 1}, [2]], "j": {"x": null, "y": [true, 0.5]}, "jscalar": "s", "empty": "", "nul": null}, {"id": "0199e3ca-2aa4-755a-8b6c-0123456789ff", "t_str": "", "arr": [], "j": []}]'
 SET timezone = 'UTC';
 
@@ -64,4 +65,6 @@ CREATE FOREIGN TABLE typed_long (id text, long integer) SERVER rollout;
 SELECT sqlstate_of('SELECT * FROM typed_long') AS sqlstate;
 \set VERBOSITY default
 SELECT * FROM typed_long;
-\! test/emu reset
+DROP FOREIGN TABLE typed, typed_bad, typed_long;
+
+\i :abs_srcdir/sql/teardown.inc
