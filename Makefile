@@ -10,9 +10,15 @@ OBJS = src/rollout_fdw.o src/option.o src/connection.o src/api.o \
 DATA = sql/rollout_fdw--1.0.sql
 PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
 
-# pg_regress suites (sql/ + expected/); they read the emulator's URL from
-# the environment (ROLLOUT_TEST_URL): run them through test/run_tests.sh
-REGRESS = setup options scan types byid errors import insert update pushdown
+# pg_regress suites, as pgvector lays them out: test/sql/NAME.sql and
+# test/expected/NAME.out, one suite per file, each standing alone (it starts
+# with test/sql/setup.inc and ends with test/sql/teardown.inc), so a new file
+# is a new suite.  They drive the emulator (test/emu) and read its URL from
+# ROLLOUT_TEST_URL: run them through test/run_tests.sh, or by hand with the
+# emulator running (README, "Tests"): make installcheck [REGRESS=byid]
+TESTS = $(sort $(wildcard test/sql/*.sql))
+REGRESS = $(patsubst test/sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=test
 
 PG_CONFIG ?= pg_config
 PKG_CONFIG ?= pkg-config
@@ -34,3 +40,11 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): src/rollout_fdw.h
+
+# the suites need the emulator: say so instead of failing every statement
+installcheck: emulator-url
+.PHONY: emulator-url
+emulator-url:
+	@test -n "$$ROLLOUT_TEST_URL" -a -n "$$ROLLOUT_EMU_BASE" || { \
+	  echo "ROLLOUT_TEST_URL and ROLLOUT_EMU_BASE are not set: start the emulator first" \
+	       "(source test/emulator_env.sh) or run bash test/run_tests.sh"; exit 1; }

@@ -2,8 +2,19 @@
 -- update: UPDATE -> PUT /people/{id} with the assigned columns,
 -- DELETE -> DELETE /people/{id}, RETURNING, the id as row identity
 -- ===================================================================
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET timezone = 'UTC';
+CREATE FOREIGN TABLE people_w (
+  id text,
+  first_name text,
+  last_name text,
+  stage text,
+  tags text[],
+  average_price numeric,
+  consent_email boolean OPTIONS (field 'communicationsConsent.email'),
+  attrs jsonb OPTIONS (field '*')
+) SERVER rollout OPTIONS (resource 'people');
 
 -- === only the assigned columns are sent; NULL clears a field
 \! test/emu log-clear
@@ -61,6 +72,8 @@ UPDATE people_w SET stage = 'Nope' WHERE id = '11';
 -- === AFTER ROW triggers: UPDATE's NEW is the record Rollout answered (it
 -- === recomputes name), DELETE's OLD the record as it was
 \! test/emu reset
+CREATE TABLE trigger_log (op text, id text, first_name text, stage text,
+                          has_created boolean);
 CREATE FOREIGN TABLE people_named (id text, first_name text, last_name text,
                                    name text, stage text)
   SERVER rollout OPTIONS (resource 'people');
@@ -93,4 +106,8 @@ UPDATE people_w SET attrs = '{"id": null}' WHERE id = '14';
 \! test/emu key PUT '.' id
 \! test/emu key PUT '.' jobTitle
 SELECT id, attrs->>'jobTitle' AS job_title FROM people_w WHERE id = '14';
-\! test/emu reset
+DROP FOREIGN TABLE people_w;
+DROP TABLE trigger_log;
+DROP FUNCTION log_named();
+
+\i :abs_srcdir/sql/teardown.inc

@@ -1,7 +1,8 @@
 -- ===================================================================
 -- byid: WHERE id = constant or parameter -> GET /{resource}/{id}
 -- ===================================================================
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 
 -- === one request by id, 404 is no row, the id is percent-encoded
 \! test/emu log-clear
@@ -26,6 +27,8 @@ RESET plan_cache_mode;
 DEALLOCATE by_id;
 
 -- === a parameter from each outer row: one lookup per row
+CREATE TABLE deals (person_id text, amount numeric);
+INSERT INTO deals VALUES ('11', 1000), ('12', 250.5), ('13', 99), ('999', 5);
 \! test/emu log-clear
 SELECT d.person_id,
        (SELECT first_name FROM people p WHERE p.id = d.person_id) AS first_name
@@ -44,3 +47,8 @@ EXPLAIN (COSTS OFF) SELECT * FROM people WHERE id = '11' OR id = '12';
 \! test/emu fault '{"path": "^/api/people/12$", "status": 200, "body": "[1, 2]"}'
 SELECT id FROM people WHERE id = '12';
 \! test/emu faults-clear
+
+DROP FOREIGN TABLE people_num;
+DROP TABLE deals;
+
+\i :abs_srcdir/sql/teardown.inc

@@ -2,7 +2,8 @@
 -- pushdown: which conditions become requests, and that pushing them
 -- never changes a result
 -- ===================================================================
-\! test/emu reset
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET timezone = 'UTC';
 
 -- === id = ANY / IN: a GET by id for each distinct id
@@ -59,6 +60,8 @@ EXPLAIN (COSTS OFF) SELECT id FROM people WHERE 'buyer' = ANY (tags) LIMIT 2 OFF
 EXPLAIN (COSTS OFF) SELECT id FROM people WHERE last_name LIKE 'B%' LIMIT 1;
 SELECT count(*) FROM (SELECT id FROM people WHERE last_name LIKE 'B%' LIMIT 3) s;
 -- sorting, joins, aggregates need every row
+CREATE TABLE deals (person_id text, amount numeric);
+INSERT INTO deals VALUES ('11', 1000), ('12', 250.5), ('13', 99), ('999', 5);
 EXPLAIN (COSTS OFF) SELECT id FROM people ORDER BY id LIMIT 5;
 EXPLAIN (COSTS OFF) SELECT p.id FROM people p JOIN deals d ON d.person_id = p.id LIMIT 1;
 SELECT count(*) FROM (SELECT p.id FROM people p, deals d WHERE d.amount > 0 LIMIT 60) s;
@@ -114,4 +117,7 @@ SELECT count(*) > 0 AS has_column_stats FROM pg_stats WHERE tablename = 'people'
 -- a 25-person CRM is one request: now a full scan beats 20 lookups
 EXPLAIN (COSTS OFF)
 SELECT f.person_id, p.first_name FROM few f JOIN people p ON p.id = f.person_id;
-DROP TABLE few, many;
+DROP TABLE few, many, deals;
+DROP FOREIGN TABLE people_contact;
+
+\i :abs_srcdir/sql/teardown.inc
