@@ -106,7 +106,6 @@ SELECT count(*) AS all_rows, count(DISTINCT id) AS distinct_ids,
        string_agg(id, ',') = (SELECT string_agg(id::text, ',')
                               FROM generate_series(11, 35) AS id) AS in_order
 FROM people;
-\! test/emu count GET '^/api/people$'
 \! test/emu faults-clear
 ALTER FOREIGN TABLE people OPTIONS (DROP page_size, DROP scan_concurrency);
 
