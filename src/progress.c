@@ -543,23 +543,6 @@ rollout_fdw_scans(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Sum request counters (a response's into a scan's or a statement's). */
-void
-rollout_stats_sum(RolloutStats *to, const RolloutStats *delta)
-{
-	to->requests += delta->requests;
-	to->status_2xx += delta->status_2xx;
-	to->status_3xx += delta->status_3xx;
-	to->status_4xx += delta->status_4xx;
-	to->status_5xx += delta->status_5xx;
-	to->network_errors += delta->network_errors;
-	to->retries += delta->retries;
-	to->rate_limited += delta->rate_limited;
-	to->throttled_us += delta->throttled_us;
-	to->backoff_us += delta->backoff_us;
-	to->bytes += delta->bytes;
-}
-
 /*
  * The request counters EXPLAIN ANALYZE shows for a scan or a write
  * (pages < 0: no "Rollout Pages" line); times only with TIMING, bytes

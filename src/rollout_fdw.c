@@ -4,13 +4,8 @@
  *		  The handler and the FDW callbacks of rollout_fdw, in FdwRoutine
  *		  order.
  *
- * Rules kept here:
- *	- a scan streams one page at a time: the page's body and parsed JSON
- *	  live in a context reset per page, a row's values in a context reset
- *	  per row; nothing grows with the number of rows;
- *	- a scan returns every row or raises an error, never a partial result:
- *	  a missing envelope, a repeated cursor or paging past what "total"
- *	  allows are errors;
+ * Rules kept here (paging and its guarantees are scan.c's):
+ *	- a row's values live in a context reset per row;
  *	- WHERE id = <constant or parameter> becomes GET /{resource}/{id} with
  *	  the id percent-encoded; every condition is still rechecked locally;
  *	- fdw_private holds only copyable nodes (cached and generic plans reuse
@@ -458,25 +453,12 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	{
 		RolloutScan *s = st->scan;
 
-		ExplainPropertyInteger("Rollout Requests", NULL, s->stats.requests, es);
-		ExplainPropertyInteger("Rollout Pages", NULL, s->pages, es);
-		ExplainPropertyInteger("Rollout Retries", NULL, s->stats.retries, es);
-		ExplainPropertyInteger("Rollout Rate Limited", NULL,
-							   s->stats.rate_limited, es);
-		if (es->timing)
-		{
-			ExplainPropertyFloat("Rollout Throttled", "ms",
-								 s->stats.throttled_us / 1000.0, 1, es);
-			ExplainPropertyFloat("Rollout Backoff", "ms",
-								 s->stats.backoff_us / 1000.0, 1, es);
-		}
+		rollout_explain_counters(&s->stats, s->pages, es);
 		if (s->repairs > 0)
 			ExplainPropertyInteger("Rollout Repairs", NULL, s->repairs, es);
 		if (s->duplicates > 0)
 			ExplainPropertyInteger("Rollout Duplicates Skipped", NULL,
 								   s->duplicates, es);
-		if (es->verbose)
-			ExplainPropertyInteger("Rollout Bytes", NULL, s->stats.bytes, es);
 	}
 }
 

@@ -437,12 +437,12 @@ extern void rollout_stats_init(void);
 extern void rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta);
 extern void rollout_stats_error(RolloutOptions *opts, const char *method,
 								const char *path, long status);
+extern void rollout_stats_sum(RolloutStats *to, const RolloutStats *delta);
 
 /* in progress.c */
 extern void rollout_progress_init(void);
 extern void rollout_progress_report(RolloutScan *s, bool requesting);
 extern void rollout_progress_end(RolloutScan *s);
-extern void rollout_stats_sum(RolloutStats *to, const RolloutStats *delta);
 extern void rollout_explain_counters(const RolloutStats *stats, int64 pages,
 									 ExplainState *es);
 

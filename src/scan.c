@@ -1,21 +1,26 @@
 /*-------------------------------------------------------------------------
  *
  * scan.c
- *		  Where a scan's records come from: list paging (the next cursor, or
- *		  offset pages in flight together), GETs by id, and the checks that
- *		  make "every row or an error" true.  ANALYZE samples through it.
+ *		  Where a scan's records come from: list paging (overlapping offset
+ *		  pages in flight together, or the next cursor), GETs by id, the
+ *		  checks that make "every row or an error" true, and the repairs
+ *		  that keep a scan of a CRM being edited whole.  ANALYZE samples
+ *		  through it.
  *
  * Rules kept here:
- *	- a scan returns every record or raises an error, never a partial
- *	  result: a broken envelope, a repeated cursor, a list that ends short
- *	  of what _metadata.total announced, or more records than it announced,
- *	  are errors;
+ *	- a scan returns every record that existed for the whole scan, each id
+ *	  once, or raises an error: never a partial result.  A broken
+ *	  envelope, a repeated cursor, a cursor walk that ends short of what
+ *	  _metadata.total announced, or far more records than it announced,
+ *	  are errors; the list moving under the offset pages is repaired
+ *	  (rewind, or the cursor from the start), never an error;
  *	- numbers from the API (total, limit, offset) are checked before any
  *	  arithmetic: a limit above the one asked for is a contract error, the
  *	  page count and offsets are computed without overflow, and arrays are
  *	  sized from what was received;
- *	- pages live in a context reset per wave of requests; nothing but the
- *	  cursors and ids seen (offset paging) grows with the scan.
+ *	- pages live in a context reset per wave of requests; what grows with
+ *	  the scan is the set of ids returned (16 bytes a record) and the
+ *	  cursors seen.
  *
  *-------------------------------------------------------------------------
  */
@@ -85,17 +90,6 @@ set_add(MemoryContext cxt, HTAB **set, const char *name, const char *value,
 	return !found;
 }
 
-static void
-count_request(RolloutScan *s, RolloutResponse *resp)
-{
-	s->stats.requests += resp->stats.requests;
-	s->stats.retries += resp->stats.retries;
-	s->stats.rate_limited += resp->stats.rate_limited;
-	s->stats.throttled_us += resp->stats.throttled_us;
-	s->stats.backoff_us += resp->stats.backoff_us;
-	s->stats.bytes += resp->stats.bytes;
-}
-
 /*
  * A _metadata number: -1 when absent or null, else a non-negative integer
  * that fits int64; anything else breaks the contract.
@@ -155,9 +149,24 @@ run_jobs(RolloutScan *s, RolloutApiJob *jobs, int n)
 	rollout_api_run(s->conn, s->opts, jobs, n, true);
 	for (int k = 0; k < n; k++)
 	{
-		count_request(s, &jobs[k].resp);
+		rollout_stats_sum(&s->stats, &jobs[k].resp.stats);
 		rollout_api_raise_failure(s->opts, &jobs[k]);
 	}
+}
+
+/* A list page's answer: a success status, decoded, its envelope checked. */
+static RolloutPage *
+read_list_page(RolloutScan *s, RolloutApiJob *job)
+{
+	RolloutPage *page;
+
+	rollout_check_status("GET", job->label, &job->resp);
+	page = rollout_decode_page(job->resp.body, job->resp.body_len,
+							   psprintf("GET %s", job->label), s->resource,
+							   s->columns, s->ncolumns);
+	check_envelope(s, page, job->label);
+	s->list_pages++;
+	return page;
 }
 
 static void
@@ -399,12 +408,7 @@ fetch_list_page(RolloutScan *s)
 	job.url = psprintf("%s%s", s->opts->api_url, path);
 	job.label = label;
 	run_jobs(s, &job, 1);
-	rollout_check_status("GET", label, &job.resp);
-	page = rollout_decode_page(job.resp.body, job.resp.body_len,
-							   psprintf("GET %s", label), s->resource,
-							   s->columns, s->ncolumns);
-	check_envelope(s, page, label);
-	s->list_pages++;
+	page = read_list_page(s, &job);
 
 	total = meta_count(page, ROLLOUT_META_TOTAL, label);
 	limit = meta_count(page, ROLLOUT_META_LIMIT, label);
@@ -551,12 +555,7 @@ accept_offset_page(RolloutScan *s, RolloutApiJob *job, int64 offset,
 		follow_cursor_instead(s, label, "the offset was refused");
 		return false;
 	}
-	rollout_check_status("GET", label, &job->resp);
-	page = rollout_decode_page(job->resp.body, job->resp.body_len,
-							   psprintf("GET %s", label), s->resource,
-							   s->columns, s->ncolumns);
-	check_envelope(s, page, label);
-	s->list_pages++;
+	page = read_list_page(s, job);
 	total = meta_count(page, ROLLOUT_META_TOTAL, label);
 	page_offset = meta_count(page, ROLLOUT_META_OFFSET, label);
 	if (meta_count(page, ROLLOUT_META_LIMIT, label) > s->page_limit ||

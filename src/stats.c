@@ -123,8 +123,9 @@ counters_unlock(StatsShared *s)
 		LWLockRelease(s->lock);
 }
 
-static void
-add_counts(RolloutStats *to, const RolloutStats *delta)
+/* Sum request counters (a response's into a scan's or a statement's). */
+void
+rollout_stats_sum(RolloutStats *to, const RolloutStats *delta)
 {
 	to->requests += delta->requests;
 	to->status_2xx += delta->status_2xx;
@@ -182,7 +183,7 @@ find_server(StatsShared *s, RolloutOptions *opts, const char *dbname,
 		for (int i = 1; i < MAX_SERVERS; i++)
 			if (s->servers[i].last_used < c->last_used)
 				c = &s->servers[i];
-		add_counts(&o->stats, &c->stats);
+		rollout_stats_sum(&o->stats, &c->stats);
 		if (c->last_error_at > o->last_error_at)
 		{
 			o->last_error_at = c->last_error_at;
@@ -223,7 +224,7 @@ rollout_stats_add(RolloutOptions *opts, const RolloutStats *delta)
 	bool		recycled = false;
 
 	counters_lock(s, LW_EXCLUSIVE);
-	add_counts(&find_server(s, opts, dbname, &recycled)->stats, delta);
+	rollout_stats_sum(&find_server(s, opts, dbname, &recycled)->stats, delta);
 	counters_unlock(s);
 	log_recycled(recycled);
 }
