@@ -423,7 +423,7 @@ fetch_list_page(RolloutScan *s)
 	s->last_total = total;
 	s->max_total = Max(s->max_total, total);
 	s->rows_seen += page->nrecords;
-	if (total >= 0 && s->rows_seen > 2 * s->max_total + 10)
+	if (total >= 0 && (s->rows_seen - 10) / 2 > s->max_total)
 		contract_error(label, "more than twice the records \"_metadata.total\" announced");
 
 	next = &page->meta[ROLLOUT_META_NEXT];
@@ -563,7 +563,7 @@ accept_offset_page(RolloutScan *s, RolloutApiJob *job, int64 offset,
 		contract_error(label, "more records than \"_metadata.limit\"");
 	s->max_total = Max(s->max_total, total);
 	if (s->max_total >= 0 &&
-		s->list_pages > 2 * (s->max_total / (s->page_limit - s->overlap) + 10))
+		s->list_pages / 2 - 10 > s->max_total / (s->page_limit - s->overlap))
 	{
 		follow_cursor_instead(s, label, "the offset pages cost twice what the list needs");
 		return false;

@@ -49,7 +49,7 @@ c.check("the view has the CRM's 40 rows", n == "40", n)
 
 # === a refresh that fails is recorded as failed; the view keeps its rows
 reset(people=50)
-fault(path="^/api/people$", query="next=", status=500)
+fault(path="^/api/people$", query="offset=|next=", status=500)
 row, err = run_job("rollout_refresh_fail", "REFRESH MATERIALIZED VIEW CONCURRENTLY crm_snapshot")
 _, n, _, _ = psql("SELECT count(*) FROM crm_snapshot", DB)
 c.check("pg_cron recorded the failed refresh as failed, with the API error",

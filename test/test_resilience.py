@@ -112,7 +112,7 @@ CREATE UNIQUE INDEX ON crm_snapshot (id);
 ALTER FOREIGN TABLE people OPTIONS (ADD page_size '10');
 """, DB)
 reset(people=40)
-fault(path="^/api/people$", query="next=", status=500)
+fault(path="^/api/people$", query="offset=|next=", status=500)
 for concurrently in ("", "CONCURRENTLY "):
     rc, out, err, _ = psql(f"REFRESH MATERIALIZED VIEW {concurrently}crm_snapshot", DB)
     _, n, _, _ = psql("SELECT count(*) FROM crm_snapshot", DB)
