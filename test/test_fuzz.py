@@ -576,7 +576,11 @@ def build_case(seed, k, only_kind=None, only_family=None):
     c.pages = list_pages(c.mode, n)
     npages = len(c.pages)
     if kind in LIST_KINDS:
-        page = rng.randrange(npages) if rng.random() < 0.5 else 0
+        if c.mode == "offset" and npages > 1:
+            # offset pages are where the paging decides most: hit them more
+            page = rng.randrange(1, npages) if rng.random() < 0.6 else 0
+        else:
+            page = rng.randrange(npages) if rng.random() < 0.5 else 0
         start = c.pages[page][0]
         if c.mode == "offset" and page > 0:
             target_desc = f"list page {page} (offset {start})"
