@@ -6,8 +6,9 @@ invalid encodings, bodies cut at random byte offsets, headers, statuses,
 stalls and drips — served by test/hostile.py to real SQL statements: scans in
 both paging modes (scan1: an API that ignores offset, so the scan follows the
 cursor after its first offset page; scan4 and import: overlapping offset
-pages, scan_concurrency 4 and 8), by id, by ids, INSERT (with and without RETURNING), UPDATE, DELETE, ANALYZE and
-scans of a table made by IMPORT FOREIGN SCHEMA.  Text cases run in a UTF-8
+pages, scan_concurrency 4 and 8), by id, by ids, INSERT (with and without
+RETURNING), UPDATE, DELETE, ANALYZE and scans of a table made by IMPORT
+FOREIGN SCHEMA.  Text cases run in a UTF-8
 and in a LATIN1 database.
 
 Each case states its expected outcome — "rows R exactly", "an error", or
