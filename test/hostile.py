@@ -7,6 +7,7 @@ drip (one byte per 100 ms), a connection closed mid-body.  It speaks enough
 of the API for rollout_fdw to work (the JWT is not checked):
 
   GET    {base}/people?limit=N[&next=cursor][&offset=o]   list envelope
+                                                (offset ignored if asked)
   GET    {base}/people/{id}                                a record, or 404
   POST   {base}/people                                     201 + the record
   PUT    {base}/people/{id}                                200 + the record
@@ -159,8 +160,12 @@ class Api:
     in dumps()).  envelope() and record_answer() are separate so a case can
     serve a mutated version of what the honest API would have said."""
 
-    def __init__(self, records, base="/api", max_limit=100, collection="people"):
+    def __init__(self, records, base="/api", max_limit=100, collection="people",
+                 ignore_offset=None):
         self.records = list(records)
+        # an API that ignores the offset parameter: answers from offset 0,
+        # saying so in _metadata.offset ("zero") or leaving it out ("silent")
+        self.ignore_offset = ignore_offset
         self.base = base
         self.max_limit = max_limit
         self.collection = collection
@@ -173,7 +178,9 @@ class Api:
         return token
 
     def list_page(self, req):
-        """(offset, limit, records, next) of a list request, or None if bad."""
+        """(offset, limit, records, next) of a list request, or None if bad;
+        offset is None when the envelope must not say it (ignore_offset
+        "silent")."""
         try:
             limit = int(req.query.get("limit", "10"))
         except ValueError:
@@ -188,15 +195,19 @@ class Api:
                 offset = int(req.query.get("offset", "0"))
             except ValueError:
                 return None
+            if "offset" in req.query and self.ignore_offset:
+                offset = 0
         page = self.records[offset:offset + limit]
         nxt = self.cursor(offset + limit) if offset + limit < len(self.records) and limit else None
+        if "offset" in req.query and self.ignore_offset == "silent":
+            offset = None
         return offset, limit, page, nxt
 
     def envelope(self, offset, limit, page, nxt):
-        return Obj([("_metadata", Obj([("collection", self.collection),
-                                       ("offset", offset), ("limit", limit),
-                                       ("total", len(self.records)), ("next", nxt),
-                                       ("nextLink", None)])),
+        meta = [("collection", self.collection), ("offset", offset), ("limit", limit),
+                ("total", len(self.records)), ("next", nxt), ("nextLink", None)]
+        return Obj([("_metadata", Obj([(k, v) for k, v in meta
+                                       if not (k == "offset" and v is None)])),
                     (self.collection, page)])
 
     def find(self, rid):

@@ -4,9 +4,11 @@ A seeded generator of bad and extreme API answers — structure, every envelope
 field with every JSON type, numbers at every edge, strings with every escape,
 invalid encodings, bodies cut at random byte offsets, headers, statuses,
 stalls and drips — served by test/hostile.py to real SQL statements: scans in
-both paging modes (scan_concurrency 1 follows cursors, 4 pages by offset), by
-id, by ids, INSERT (with and without RETURNING), UPDATE, DELETE, ANALYZE and
-scans of a table made by IMPORT FOREIGN SCHEMA.  Text cases run in a UTF-8
+both paging modes (scan1: an API that ignores offset, so the scan follows the
+cursor after its first offset page; scan4 and import: overlapping offset
+pages, scan_concurrency 4 and 8), by id, by ids, INSERT (with and without
+RETURNING), UPDATE, DELETE, ANALYZE and scans of a table made by IMPORT
+FOREIGN SCHEMA.  Text cases run in a UTF-8
 and in a LATIN1 database.
 
 Each case states its expected outcome — "rows R exactly", "an error", or
@@ -43,6 +45,8 @@ from hostile import Answer, Api, HostileServer, Num, Obj, Raw, dumps, http  # no
 from pgwire import BackendGone, Session  # noqa: E402
 
 PAGE = 10                       # page_size of p1 and p4
+OVERLAP = max(2, PAGE // 20)    # offset pages repeat this many records of the page before
+STEP = PAGE - OVERLAP           # offset page p asks for offset=p*STEP
 MB = 1 << 20
 RSS_BASE_KB = 64 * 1024         # the RSS bound: 64 MB + 16 x body
 RSS_FACTOR = 16
@@ -410,6 +414,22 @@ class Case:
         self.max_body = 0
         self.may_have_acted = False  # a write the API may have carried out
         self.post_check = None       # function(requests) -> error text or None
+        self.mode = None             # list scans: "cursor" or "offset" paging
+        self.pages = []              # list scans: (first record, count) of each page
+
+
+def list_pages(mode, n):
+    """The pages an honest scan of n records asks for, as (index of their
+    first record, number of records).  "cursor": page p holds records
+    p*PAGE on.  "offset": the first page (no offset), then, when the list
+    is longer than a page, offset=p*STEP pages up to the first short one."""
+    if mode == "cursor" or n <= PAGE:
+        return [(p * PAGE, min(PAGE, n - p * PAGE)) for p in range(max(1, math.ceil(n / PAGE)))]
+    pages = [(0, PAGE)]
+    while pages[-1][1] == PAGE:
+        start = len(pages) * STEP
+        pages.append((start, min(PAGE, n - start)))
+    return pages
 
 
 def build_case(seed, k, only_kind=None, only_family=None):
@@ -534,21 +554,42 @@ def build_case(seed, k, only_kind=None, only_family=None):
         return [r for r in recs_now if str(get(r, "id")) in targets]
 
     # the request a mutation hits
-    def list_req_offset(req):
+    def list_req(req):
+        """("offset", o) for an offset page, ("cursor", o) for the first page
+        (o 0) or a cursor page (o its token's offset), None for others."""
         if req.method != "GET" or req.path != "/api/people":
             return None
+        if "offset" in req.query:
+            try:
+                return ("offset", int(req.query["offset"]))
+            except ValueError:
+                return ("offset", -1)
         if "next" in req.query:
-            return api.tokens.get(req.query["next"], -1)
-        try:
-            return int(req.query.get("offset", "0"))
-        except ValueError:
-            return -1
+            return ("cursor", api.tokens.get(req.query["next"], -1))
+        return ("cursor", 0)
 
-    npages = max(1, math.ceil(n / PAGE))
+    # how the scan pages (see list_pages): scan1 and ANALYZE by the cursor
+    # (scan1's API ignores offset, so the scan falls back to the cursor after
+    # its first offset page), scan4 and import by overlapping offset pages
+    c.mode = "offset" if kind in ("scan4", "import") else "cursor"
+    if kind == "scan1":
+        api.ignore_offset = rng.choice(["zero", "silent"])
+    c.pages = list_pages(c.mode, n)
+    npages = len(c.pages)
     if kind in LIST_KINDS:
-        page = rng.randrange(npages) if rng.random() < 0.5 else 0
-        target_desc = f"list page {page}"
-        matches = lambda req: list_req_offset(req) == page * PAGE  # noqa: E731
+        if c.mode == "offset" and npages > 1:
+            # offset pages are where the paging decides most: hit them more
+            page = rng.randrange(1, npages) if rng.random() < 0.6 else 0
+        else:
+            page = rng.randrange(npages) if rng.random() < 0.5 else 0
+        start = c.pages[page][0]
+        if c.mode == "offset" and page > 0:
+            target_desc = f"list page {page} (offset {start})"
+            want = ("offset", start)
+        else:
+            target_desc = f"list page {page}"
+            want = ("cursor", start)
+        matches = lambda req: list_req(req) == want  # noqa: E731
     elif kind in ("byid", "byids"):
         tid = rng.choice([t for t in targets if t != "nosuch"])
         target_desc = f"GET /people/{tid}"
@@ -708,7 +749,6 @@ def fam_env(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
             is_write_answer, outcome, seen, targets, latin1):
     """An envelope field of one list page, or the envelope's shape."""
     honest = outcome(seen(recs))
-    last = page == npages - 1
     what = rng.choice(ENV_FIELDS * 3 + ["_metadata", "list", "root", "records", "extra"])
     edge = number_pool() + [True, None, "12", "", "abc", [], {}, Obj([("a", 1)]), MISSING]
     expect = None
@@ -735,7 +775,7 @@ def fam_env(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
             return set_key(env, "_metadata", set_key(meta, what, v))
         weird_cursor = rng.choice(["a b&c=d?e#f%", "c/../../x", "x" * 10000, "é€😀",
                                    "line\r\nX-Injected: 1", "\u0000nul"])
-        expect = env_expect(what, value, n, npages, page, last, kind, honest, weird_cursor)
+        expect = env_expect(what, value, c, n, page, honest, weird_cursor)
     elif what == "_metadata":
         value = rng.choice([None, [], "x", 1, MISSING])
         desc = f"_metadata = {pstr(value)}"
@@ -760,6 +800,7 @@ def fam_env(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
     elif what == "records":
         value = rng.choice(["empty", "nonobject", "extra"])
         junk_record = rng.choice([1, "x", None, []])
+        extra = Obj([("id", "extra-1"), ("firstName", "Extra")])
         desc = f"records: {value}"
 
         def edit(env, offset, req):
@@ -769,15 +810,26 @@ def fam_env(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
             elif value == "nonobject":
                 lst = list(lst) + [junk_record]
             else:
-                lst = list(lst) + [Obj([("id", "extra-1"), ("firstName", "Extra")])]
+                lst = list(lst) + [extra]
             return set_key(env, "people", lst)
-        page_len = len(recs[page * PAGE:(page + 1) * PAGE])
-        if value == "empty" and page_len == 0:
-            expect = honest
+        page_len = c.pages[page][1]
+        if value == "nonobject":
+            expect = Expect(error="must", note="a record is not an object")
+        elif value == "empty":
+            if page_len == 0:
+                expect = honest
+            elif c.mode == "offset" and page > 0:
+                # shares no record with the page before: the scan rewinds,
+                # then follows the cursor from the start
+                expect = honest
+            else:
+                expect = Expect(error="must", note="the list ends short of total")
+        elif page_len + 1 > PAGE:
+            expect = Expect(error="must", note="more records than the limit")
         else:
-            expect = Expect(error="must", note="records do not add up to total")
-            if value == "extra" and kind == "analyze":
-                expect = Expect(error="may")
+            # a short last page with one record more: a record created
+            # while the list is read, returned at the end
+            expect = outcome(seen(recs) + [extra])
     else:
         desc = "unknown keys and whitespace"
 
@@ -800,55 +852,90 @@ def fam_env(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
     c.expect = expect
 
 
-def env_expect(what, value, n, npages, page, last, kind, honest, weird):
-    def is_int(v):
-        return (isinstance(v, int) and not isinstance(v, bool)) or \
-            (isinstance(v, Num) and re.fullmatch(r"-?\d+", v) and -2**63 <= int(v) < 2**63)
+BAD = object()
+
+
+def meta_count(v):
+    """What a _metadata number means: None (absent or null), an int >= 0,
+    or BAD (anything else breaks the list contract)."""
+    if v is MISSING or v is None:
+        return None
+    if isinstance(v, bool):
+        return BAD
+    if isinstance(v, Num):
+        if v == "-0":
+            return 0
+        return int(v) if re.fullmatch(r"\d+", v) and int(v) < 2**63 else BAD
+    if isinstance(v, int):
+        return v if 0 <= v < 2**63 else BAD
+    return BAD
+
+
+def env_expect(what, value, c, n, page, honest, weird):
+    """The outcome of one _metadata field set to value on list page `page`
+    (c.mode's paging; see list_pages)."""
     loose = Expect(honest.rows, "may" if honest.error == "never" else honest.error,
                    note=f"_metadata.{what} odd")
     must = Expect(error="must", note=f"_metadata.{what} breaks the contract")
-    multi = npages > 1
-    if what == "total":
-        if is_int(value) and int(value) == n:
-            return honest
-        if page == 0 and is_int(value) and int(value) >= 2 * n + 10:
-            return must        # a scan that ends short of total
-        if page > 0 and kind == "scan4" and is_int(value):
-            return must        # drift
-        if page == 0 and not is_int(value) and not multi and n == 0:
-            return loose
-        return loose
-    if what == "limit":
-        if is_int(value) and int(value) == min(PAGE, max(0, n - page * PAGE)) or value == PAGE:
-            return honest
-        if kind == "scan4" and page == 0 and multi and is_int(value) and int(value) > PAGE:
-            return must        # issue 9.1: a limit above what was asked
-        return loose
-    if what == "offset":
-        if is_int(value) and int(value) == page * PAGE:
-            return honest
-        if kind == "scan4" and page > 0 and is_int(value):
+    npages = len(c.pages)
+    last = page == npages - 1
+    page_len = c.pages[page][1]
+    offset_page = c.mode == "offset" and page > 0
+    # the first page starts offset paging (then next is not followed)
+    starts_offsets = c.mode == "offset" and n > PAGE
+    is_str = isinstance(value, str) and not isinstance(value, Num)
+    if what in ("total", "limit", "offset"):
+        v = meta_count(value)
+        if v is BAD:
             return must
-        return loose
+    if what == "total":
+        if v is None or page > 0:
+            # cursor pages: a later total only lowers what must come (by at
+            # most the churn allowance); offset pages: only the short page's
+            # own total is checked, and a page short of it falls back to
+            # the cursor
+            return honest
+        if starts_offsets and v > PAGE:
+            return honest      # offset pages: the short one ends the list
+        if npages == 1:
+            return must if n < v else honest   # the list ends short of total
+        return must if v - n > max(10, v // 100) else honest
+    if what == "limit":
+        if v is None:
+            return honest
+        if v > PAGE:
+            return must        # issue 9.1: a limit above what was asked
+        if offset_page:
+            return honest      # offset pages only check the limit asked
+        return must if v < page_len else honest   # more records than limit
+    if what == "offset":
+        # cursor pages ignore it; an offset page at another offset falls
+        # back to the cursor
+        return honest
     if what == "next":
         if value == "WEIRD":
             if weird.startswith("\u0000"):
                 return loose
+            if last or offset_page or (page == 0 and starts_offsets):
+                return honest  # none on the last page, or not followed
             return honest if (weird.isascii() and len(weird) < 1000) else loose
         if value == "LOOP":
-            if kind in ("scan1", "import") and not last:
-                return must
-            return loose
-        if last:
-            return honest if value in (None, "", MISSING) else loose
-        if kind == "scan4" and page > 0:
-            return loose       # offset paging does not follow next
-        if kind == "scan4" and isinstance(value, str) and value != "":
-            return loose       # any cursor on page 0 only starts offset paging
-        return must            # the list stops short of total
+            if offset_page or (page == 0 and starts_offsets):
+                return honest  # not followed
+            return must        # the cursor of the page itself again
+        if not (is_str or value is None or value is MISSING):
+            return must        # neither a string nor null
+        if offset_page:
+            return honest      # offset pages ignore next
+        if value in (None, MISSING, ""):
+            return honest if last else must   # the list stops short of total
+        if page == 0 and starts_offsets:
+            return honest      # any cursor starts offset paging
+        return must            # a cursor the API does not know (400)
     if what == "collection":
-        return honest if value == "people" else loose
-    return loose
+        # names the list array: another name finds none
+        return must if is_str and value != "people" else honest
+    return honest              # nextLink: not read
 
 
 def fam_body(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
@@ -935,27 +1022,26 @@ def fam_body(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
         expect = Expect(error="must", note="not an object")
     elif what == "huge_empty":
         count = rng.choice([100000, 1000000])
+        # _metadata.limit: the count (above the limit asked: a contract
+        # error) or null (the whole list in one page, read)
+        limit = rng.choice([count, None])
         recs[:] = [Obj([]) for _ in range(count)]
         api.records = list(recs)
         api.max_limit = 10**7
-        c.served = f"{count} empty records in one page"
+        c.served = f"{count} empty records in one page, _metadata.limit {limit}"
 
         def mutate(req):
-            p = api.list_page(req)
-            off, lim, _, _ = p
-            env = api.envelope(0, count, api.records, None)
+            env = api.envelope(0, limit, api.records, None)
             return Answer(http(200, env), mode="close")
         matches2 = lambda req: req.method == "GET" and req.path == "/api/people"  # noqa: E731
         c.handler = make_handler(c, api, matches2, mutate)
-        c.expect = Expect(rows=None, error="never", note="count checked") \
-            if kind != "analyze" else Expect(tag="ANALYZE")
-        if kind == "analyze":
-            # the page's limit is above the one asked for: a contract error
-            c.expect.loosen("a limit above what was asked")
-        if kind in ("scan1", "scan4", "import"):
+        if limit is not None:
+            c.expect = Expect(error="must", note="a limit above what was asked")
+        elif kind == "analyze":
+            c.expect = Expect(tag="ANALYZE")
+        else:
             c.sql = c.sql.replace(c.sql.split(" FROM ")[0], "SELECT count(*), count(id)")
             c.expect = Expect(rows=[[(EXACT, str(count)), (EXACT, "0")]])
-            c.expect.loosen("a limit above what was asked")
         return
     elif what == "huge_array":
         size = rng.choice([100000, 1000000])
@@ -1038,7 +1124,10 @@ def fam_http(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
                 return Answer(f"HTTP/1.1 {status} X\r\n\r\n".encode(), mode="close")
             return Answer(http(status, body, headers=headers), mode="close")
         retried = status in (429, 500, 502, 503, 504) or (status == 401)
-        if status == 404 and target_desc.startswith("GET /people/"):
+        if status in (400, 422) and c.mode == "offset" and page > 0:
+            # an offset refused: the scan follows the cursor from the start
+            expect = honest
+        elif status == 404 and target_desc.startswith("GET /people/"):
             expect = outcome_without(c, kind, outcome, recs, seen, targets,
                                      target_desc.split("/")[-1], api)
             if expect is None:
