@@ -29,6 +29,7 @@ checks) and exits non-zero on failure.
 """
 
 import argparse
+import copy
 import math
 import os
 import random
@@ -1100,8 +1101,17 @@ def fam_http(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
     expect = None
     c.timeout_ms = 5000
 
-    def with_body(req):
-        return api.honest(req)
+    def with_body(req, acts=True):
+        """The honest answer's body; when the status served says the API did
+        nothing (a 4xx: 401, 429, ...), it is computed without its effect,
+        so a retry finds the data as it was."""
+        if acts:
+            return api.honest(req)
+        saved = (copy.deepcopy(api.records), api.next_id, dict(api.tokens))
+        try:
+            return api.honest(req)
+        finally:
+            api.records, api.next_id, api.tokens = saved
 
     if what == "status":
         status = rng.choice([100, 101, 199, 201, 202, 203, 204, 206, 301, 302, 303, 304, 307,
@@ -1113,7 +1123,8 @@ def fam_http(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
 
         def mutate(req):
             # the honest answer only when it is served: a POST creates a record
-            st, body = with_body(req) if body_kind == "honest" else (status, None)
+            st, body = with_body(req, not 400 <= status < 500) if body_kind == "honest" \
+                else (status, None)
             if body_kind == "error":
                 body = {"errorMessage": "fuzz says no", "errors": ["a", 1]}
             elif body_kind == "empty":
