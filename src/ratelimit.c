@@ -210,8 +210,9 @@ log_full(bool full)
 }
 
 /*
- * Try to take one token from the tenant's bucket (burst: one second of
- * the rate).  Returns 0 when taken, else the milliseconds to wait, with
+ * Try to take one token from the tenant's bucket (burst: a fifth of a
+ * second of the rate, so that the API's own bucket, about a second deep,
+ * keeps a margin for requests that arrive bunched).  Returns 0 when taken, else the milliseconds to wait, with
  * *paused telling whether that is a 429's pause rather than the rate.
  */
 long
@@ -240,7 +241,7 @@ rollout_limiter_take(RolloutOptions *opts, bool *paused)
 
 		if (t->rate > 0 && now - t->rate_seen <= RATE_WINDOW_US)
 			rate = Min(rate, t->rate);
-		burst = Max(1.0, rate);
+		burst = Max(1.0, rate / 5);
 		tokens = Min(burst, tokens + Max(now - t->refilled, 0) / 1e6 * rate);
 		t->refilled = now;
 		if (tokens >= 1.0)
