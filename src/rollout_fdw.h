@@ -419,6 +419,33 @@ typedef struct RolloutScan
 	struct RolloutProgress *progress;	/* progress.c's slot, or NULL */
 } RolloutScan;
 
+/* The state of a foreign INSERT, UPDATE or DELETE (modify.c, body.c). */
+typedef struct RolloutModifyState
+{
+	Relation	rel;
+	CmdType		operation;
+	RolloutOptions *opts;
+	RolloutConn *conn;
+	const char *resource;
+	List	   *target_attrs;
+	bool		retrieve;		/* fill the row from the API's answer */
+	int			ncolumns;
+	RolloutColumn *columns;		/* every live column, for bodies and RETURNING */
+	AttrNumber	id_attno;		/* the table's id column, or 0 */
+	AttrNumber	junk_attno;		/* rollout_id in the subplan's output */
+	MemoryContext temp_cxt;		/* reset per row or batch */
+
+	/* rows this statement acted on, for the error of a later failure */
+	int64		acted;
+	int			in_flight;		/* POSTs sent and not yet answered */
+	StringInfoData acted_ids;
+	int			ids_listed;
+
+	RolloutColumn *cur_column;	/* error context while building a body */
+
+	RolloutStats stats;			/* requests sent, for EXPLAIN ANALYZE */
+} RolloutModifyState;
+
 /* in option.c */
 extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
@@ -445,6 +472,12 @@ extern void rollout_progress_report(RolloutScan *s, bool requesting);
 extern void rollout_progress_end(RolloutScan *s);
 extern void rollout_explain_counters(const RolloutStats *stats, int64 pages,
 									 ExplainState *es);
+
+/* in body.c */
+extern char *rollout_build_body(RolloutModifyState *st, TupleTableSlot *slot,
+								const char *row_id);
+extern char *rollout_api_text(const char *text);
+extern void rollout_id_cannot_change(Relation rel);
 
 /* in auth.c */
 extern char *rollout_mint_jwt(const char *client_id, const char *secret,
