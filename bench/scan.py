@@ -12,9 +12,6 @@ runs, the backend's anonymous RSS is sampled every 20 ms from /proc: the
 peak minus the value before the scan is the memory the scan used."""
 
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
 import json
 import statistics
@@ -22,6 +19,7 @@ import time
 import urllib.parse
 
 from lib import EMU, make_db, measured_query, psql, psql_script, reset
+from pagefetch import jwt
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--people", type=int, default=10000)
@@ -36,19 +34,6 @@ DROP FOREIGN TABLE people;
 IMPORT FOREIGN SCHEMA crm LIMIT TO (people) FROM SERVER rollout INTO public;
 """, DB)
 assert rc == 0, err
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt():
-    now = int(time.time())
-    head = b64(json.dumps({"alg": "HS512", "typ": "JWT"}).encode())
-    body = b64(json.dumps({"iss": "test-client", "sub": "user-1",
-                           "iat": now, "exp": now + 900}).encode())
-    sig = hmac.new(b"test-secret", f"{head}.{body}".encode(), hashlib.sha512).digest()
-    return f"{head}.{body}.{b64(sig)}"
 
 
 def baseline_scan():
