@@ -446,12 +446,39 @@ typedef struct RolloutModifyState
 	RolloutStats stats;			/* requests sent, for EXPLAIN ANALYZE */
 } RolloutModifyState;
 
+/*
+ * The routes of a collection (endpoint.c): what the API answers, per
+ * Rollout's OpenAPI snapshot.
+ */
+#define ROLLOUT_ROUTE_LIST			0x01	/* GET /{resource} */
+#define ROLLOUT_ROUTE_GET			0x02	/* GET /{resource}/{id} */
+#define ROLLOUT_ROUTE_CREATE		0x04	/* POST /{resource} */
+#define ROLLOUT_ROUTE_UPDATE		0x08	/* PUT /{resource}/{id} */
+#define ROLLOUT_ROUTE_DELETE		0x10	/* DELETE /{resource}/{id} */
+#define ROLLOUT_ROUTE_MERGE_TAGS	0x20	/* PUT ...?mergeTags=true */
+#define ROLLOUT_ROUTE_TAGS			0x40	/* POST /{resource}/{id}/tags/apply|delete */
+#define ROLLOUT_ROUTE_MEMBERS		0x80	/* POST|DELETE /{resource}/{id}/people */
+
+typedef struct RolloutEndpoint
+{
+	const char *resource;		/* the collection path, NULL: not in the
+								 * snapshot */
+	int			routes;			/* ROLLOUT_ROUTE_* */
+	const char *required_param; /* the list's required query parameter */
+	bool		list_is_array;	/* the list answers a bare array, unpaged */
+	bool		create_is_array;	/* POST answers [record] */
+} RolloutEndpoint;
+
 /* in option.c */
 extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
 extern void rollout_curl_init(void);
+
+/* in endpoint.c */
+extern const RolloutEndpoint *rollout_endpoint(const char *resource);
+extern bool rollout_endpoint_has(const char *resource, int routes);
 
 /* in ratelimit.c */
 extern void rollout_limiter_init(void);
