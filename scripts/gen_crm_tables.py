@@ -1,20 +1,25 @@
 """Generate src/crm_tables.h, the column lists of IMPORT FOREIGN SCHEMA crm,
-from Rollout's OpenAPI snapshot (../shared/api/rollout-crm-openapi.json):
+from Rollout's OpenAPI snapshot (api/rollout-crm-openapi.json):
 
-  python3 scripts/gen_crm_tables.py ../shared/api/rollout-crm-openapi.json > src/crm_tables.h
+  python3 scripts/gen_crm_tables.py api/rollout-crm-openapi.json > src/crm_tables.h
 
 Every collection the spec lists with GET (a list of records) becomes a table:
 its path in snake_case, each documented field of its records (the union of
 the variants of anyOf items) a snake_case column with an explicit field
-option.  Types: string -> text (timestamptz for the documented timestamp
-fields), number -> numeric, integer -> bigint, boolean -> boolean, object ->
-jsonb, array of strings -> text[], other arrays -> jsonb.  Ids stay text
-(some CRMs send numbers).  people is written by hand in src/import.c (it has
+option, then each field only its create or update request accepts (teams'
+name, appointments' appointmentTypeId, users' participatingOfficeIds...):
+a column INSERT and UPDATE write, which reads NULL.  Types: string -> text
+(timestamptz for the documented timestamp fields), number -> numeric,
+integer -> bigint, boolean -> boolean, object -> jsonb, array of strings ->
+text[], other arrays -> jsonb.  Ids stay text (some CRMs send numbers).  people is written by hand in src/import.c (it has
 fields the snapshot lacks)."""
 
-import json
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crm_snapshot  # noqa: E402
 
 TIMESTAMPS = {"created", "updated", "sent", "received", "dueDateTime", "occurredAt",
               "startsAt", "endsAt", "lastActivity", "rolloutUpdated"}
@@ -52,22 +57,19 @@ def sql_type(name, schema):
 
 
 def main():
-    spec = json.load(open(sys.argv[1]))
+    spec = crm_snapshot.load(sys.argv[1])
     tables = []
-    for path, ops in spec["paths"].items():
-        if "{" in path or "get" not in ops or path.count("/") != 1 or path == "/people":
+    for path in crm_snapshot.collections(spec):
+        if path.count("/") != 1 or path == "/people":
             continue
-        schema = (ops["get"].get("responses", {}).get("200", {}).get("content", {})
-                  .get("application/json", {}).get("schema", {}))
-        keys = [k for k in schema.get("properties", {}) if k != "_metadata"]
-        if not keys:
+        items = crm_snapshot.list_items(spec, path)
+        # no list, or a bare array of something else than records
+        if items is None or crm_snapshot.schema_of(spec["paths"][path]["get"], "200") \
+                .get("type") == "array":
             continue
-        items = schema["properties"][keys[0]].get("items", {})
-        variants = items.get("anyOf", [items])
-        fields = {}
-        for v in variants:
-            for name, fs in v.get("properties", {}).items():
-                fields.setdefault(name, fs)
+        fields = crm_snapshot.properties(items)
+        for name, fs in crm_snapshot.request_fields(spec, path).items():
+            fields.setdefault(name, fs)
         resource = path[1:]
         tables.append((snake(resource), resource, [(snake(n), sql_type(n, s), n)
                                                    for n, s in fields.items()]))

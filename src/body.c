@@ -12,6 +12,11 @@
  *	  SQL_ASCII database's bytes must already be UTF-8;
  *	- no body carries the key "id", whatever writes it (the id column,
  *	  another column with field 'id', the keys of a field '*' value);
+ *	- no body carries a read-only field of its collection (crm_fields.h,
+ *	  generated from the OpenAPI snapshot: answered, accepted by no create
+ *	  or update): a column that writes one with a value is an error naming
+ *	  it (an INSERT's NULL is left out like every NULL), a field '*' value's
+ *	  key is left out (a record read back carries them);
  *	- a column wins over the same key from a field '*' value.
  *
  *-------------------------------------------------------------------------
@@ -29,6 +34,19 @@
 #include "utils/rel.h"
 
 #include "rollout_fdw.h"
+
+/* The read-only fields of a collection (crm_fields.h). */
+typedef struct ReadOnlyFields
+{
+	const char *resource;
+	const char *const *fields;	/* NULL-terminated */
+} ReadOnlyFields;
+
+#include "crm_fields.h"
+
+static const ReadOnlyFields read_only_fields[] = {
+	ROLLOUT_GENERATED_READ_ONLY
+};
 
 /* One key of a JSON body: a path of keys and the value's JSON text. */
 typedef struct BodyEntry
@@ -103,6 +121,26 @@ rollout_api_text(const char *text)
 	return unconstify(char *, text);
 }
 
+/*
+ * Is key a read-only field of the collection at path resource: answered by
+ * the API, accepted by none of its requests?  A collection the snapshot does
+ * not list has none.
+ */
+static bool
+is_read_only(const char *resource, const char *key)
+{
+	for (int i = 0; i < lengthof(read_only_fields); i++)
+	{
+		if (strcmp(read_only_fields[i].resource, resource) != 0)
+			continue;
+		for (const char *const *f = read_only_fields[i].fields; *f; f++)
+			if (strcmp(*f, key) == 0)
+				return true;
+		return false;
+	}
+	return false;
+}
+
 /* Is this JSON text the row's id, as a string or as a number? */
 static bool
 is_row_id(const char *json, const char *row_id)
@@ -117,11 +155,13 @@ is_row_id(const char *json, const char *row_id)
 }
 
 /*
- * Add a key of the body, unless it writes the record's id.  No body sends
- * the key "id", whatever writes it: an INSERT cannot set it (a null asks
- * for nothing and is dropped); an UPDATE drops the row's own id (a field
- * '*' value read back with the record carries it) and refuses any other.
- * row_id is the id of the row an UPDATE acts on, NULL for an INSERT.
+ * Add a key of the body, unless it writes the record's id or a read-only
+ * field.  No body sends the key "id", whatever writes it: an INSERT cannot
+ * set it (a null asks for nothing and is dropped); an UPDATE drops the
+ * row's own id (a field '*' value read back with the record carries it)
+ * and refuses any other.  A read-only field is refused from a column and
+ * dropped from a field '*' value (weak).  row_id is the id of the row an
+ * UPDATE acts on, NULL for an INSERT.
  */
 static List *
 add_entry(RolloutModifyState *st, List *entries, List *path, char *json,
@@ -137,6 +177,20 @@ add_entry(RolloutModifyState *st, List *entries, List *path, char *json,
 		foreach(lc, path)
 			(void) rollout_api_text(strVal(lfirst(lc)));
 		(void) rollout_api_text(json);
+	}
+	if (is_read_only(st->resource, strVal(linitial(path))))
+	{
+		if (weak)
+			return entries;
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("column \"%s\" is read-only in the CRM",
+						st->cur_column->attname),
+				 errdetail("Rollout sets the field \"%s\" of a record of \"%s\" itself: no create or update request accepts it.",
+						   strVal(linitial(path)), st->resource),
+				 row_id == NULL
+				 ? errhint("Leave the column out of the INSERT, or insert NULL.")
+				 : errhint("Leave the column out of the SET list.")));
 	}
 	if (strcmp(strVal(linitial(path)), "id") == 0)
 	{

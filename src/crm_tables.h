@@ -32,6 +32,8 @@ static const ImportColumn users_columns[] = {
 	{"username", "text", "username"},
 	{"type", "text", "type"},
 	{"offices", "jsonb", "offices"},
+	{"participating_office_ids", "text[]", "participatingOfficeIds"},
+	{"password", "text", "password"},
 	{"attrs", "jsonb", "*"},
 };
 
@@ -93,6 +95,12 @@ static const ImportColumn teams_columns[] = {
 	{"updated", "timestamptz", "updated"},
 	{"original_ids", "jsonb", "originalIds"},
 	{"original", "jsonb", "original"},
+	{"email", "text", "email"},
+	{"name", "text", "name"},
+	{"address", "text", "address"},
+	{"phone", "text", "phone"},
+	{"city", "text", "city"},
+	{"zip", "text", "zip"},
 	{"attrs", "jsonb", "*"},
 };
 
@@ -151,6 +159,8 @@ static const ImportColumn appointments_columns[] = {
 	{"updated", "timestamptz", "updated"},
 	{"original_ids", "jsonb", "originalIds"},
 	{"original", "jsonb", "original"},
+	{"appointment_type_id", "text", "appointmentTypeId"},
+	{"appointment_outcome_id", "text", "appointmentOutcomeId"},
 	{"attrs", "jsonb", "*"},
 };
 

@@ -6,7 +6,8 @@
  *		  type, plus attrs jsonb holding the whole record.
  *
  * One table per collection of the CRM API: people follows ROLLOUT_API.md
- * section 4 (written here: it has fields the OpenAPI snapshot lacks); the
+ * section 4 (written here: it has fields the OpenAPI snapshot lacks) and
+ * the fields its create and update bodies accept (rating); the
  * others are generated from the OpenAPI snapshot into crm_tables.h by
  * scripts/gen_crm_tables.py.  Each column gets an explicit field option, so
  * the generated DDL says exactly which JSON key it reads.  Nothing from the user mapping (no secret) ever
@@ -56,6 +57,7 @@ static const ImportColumn people_columns[] = {
 	{"average_beds", "numeric", "averageBeds"},
 	{"average_price", "numeric", "averagePrice"},
 	{"birthday", "date", "birthday"},
+	{"rating", "numeric", "rating"},
 	{"last_activity", "timestamptz", "lastActivity"},
 	{"last_activity_type", "text", "lastActivityType"},
 	{"contact_types", "text[]", "contactTypes"},

@@ -8,7 +8,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC = os.path.join(ROOT, "api", "rollout-crm-openapi.json")
 GENERATED = [("scripts/gen_crm_endpoints.py", "src/crm_endpoints.h"),
-             ("scripts/gen_crm_tables.py", "src/crm_tables.h")]
+             ("scripts/gen_crm_tables.py", "src/crm_tables.h"),
+             ("scripts/gen_crm_fields.py", "src/crm_fields.h")]
 
 passed = failed = 0
 for script, header in GENERATED:
