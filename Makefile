@@ -6,7 +6,7 @@ OBJS = src/rollout_fdw.o src/option.o src/connection.o src/api.o \
        src/scan.o src/decode.o src/jsonvalue.o src/convert.o \
        src/json.o src/auth.o src/import.o src/modify.o src/body.o \
        src/ratelimit.o src/stats.o src/pushdown.o \
-       src/progress.o src/endpoint.o
+       src/progress.o src/endpoint.o src/tags.o
 DATA = sql/rollout_fdw--1.0.sql
 PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
 

@@ -68,3 +68,32 @@ CREATE VIEW rollout_fdw_progress AS
   LEFT JOIN pg_roles r ON r.oid = s.userid;
 
 GRANT SELECT ON rollout_fdw_progress TO PUBLIC;
+
+-- Tags applied to or removed from a person, and people added to or removed
+-- from a list, by Rollout itself: POST /people/{id}/tags/apply|delete,
+-- POST|DELETE /lists/{id}/people, through the table's server and the
+-- caller's user mapping (UPDATE on the table is required).  No
+-- read-then-rewrite: a concurrent change is kept.  Each returns the field
+-- as Rollout holds it afterwards (the person's tags, the list's
+-- peopleParticipantIds), NULL when the record does not exist.
+CREATE FUNCTION rollout_fdw_apply_tags(tbl regclass, id text, tags text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION rollout_fdw_remove_tags(tbl regclass, id text, tags text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION rollout_fdw_add_to_list(tbl regclass, list_id text,
+                                        person_ids text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION rollout_fdw_remove_from_list(tbl regclass, list_id text,
+                                             person_ids text[])
+RETURNS text[]
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT VOLATILE;

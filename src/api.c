@@ -662,8 +662,8 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 }
 
 /* Whether a server belongs to a wrapper whose handler is this library's. */
-static bool
-uses_rollout_fdw(ForeignServer *server)
+bool
+rollout_uses_fdw(ForeignServer *server)
 {
 	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
 	FmgrInfo	handler;
@@ -698,7 +698,7 @@ rollout_fdw_credentials(PG_FUNCTION_ARGS)
 	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (!uses_rollout_fdw(server))
+	if (!rollout_uses_fdw(server))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("server \"%s\" does not use rollout_fdw",

@@ -572,8 +572,10 @@ record_request(RolloutModifyState *st, const char *method, const char *id,
 			   const char *body)
 {
 	RolloutResponse resp;
-	char	   *path = psprintf("/%s/%s", st->resource,
-								rollout_escape(rollout_api_text(id)));
+	char	   *path = psprintf("/%s/%s%s", st->resource,
+								rollout_escape(rollout_api_text(id)),
+								strcmp(method, "PUT") == 0 ?
+								rollout_update_query(st->opts) : "");
 
 	rollout_api_request(st->conn, st->opts, method, st->opts->api_url, path,
 						NULL, body, true, &resp);
@@ -714,8 +716,16 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 									   rinfo->ri_BatchSize, es);
 			break;
 		case CMD_UPDATE:
-			ExplainPropertyText("Rollout Request",
-								psprintf("PUT /%s/{id}", resource), es);
+			{
+				Oid			relid = RelationGetRelid(rinfo->ri_RelationDesc);
+				RolloutOptions *opts =
+					rollout_get_options(GetForeignTable(relid)->serverid,
+										InvalidOid, relid);
+
+				ExplainPropertyText("Rollout Request",
+									psprintf("PUT /%s/{id}%s", resource,
+											 rollout_update_query(opts)), es);
+			}
 			break;
 		case CMD_DELETE:
 			ExplainPropertyText("Rollout Request",

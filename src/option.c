@@ -54,6 +54,7 @@ typedef enum OptKind
 	OPT_INT64,					/* int64: the same */
 	OPT_REAL,					/* double: finite decimal number */
 	OPT_RESOURCE,				/* char *: collection path */
+	OPT_BOOL,					/* bool: a boolean as PostgreSQL spells it */
 	OPT_FIELD					/* column's JSON path: not in RolloutOptions */
 } OptKind;
 
@@ -120,6 +121,7 @@ static const RolloutOptionDef option_defs[] = {
 	NUM("page_size", TBL, OPT_INT, 0, 1, 1000, page_size, NULL),
 	NUM("scan_concurrency", TBL, OPT_INT, 0, 1, 64, scan_concurrency, NULL),
 	NUM("batch_size", TBL, OPT_INT, 0, 1, 1000, batch_size, NULL),
+	TEXT("merge_tags", TBL, OPT_BOOL, merge_tags, "false", false, false),
 
 	{"field", COL, OPT_FIELD, 0, 0, 0, false, 0, NULL, false, false},
 };
@@ -404,7 +406,7 @@ store_value(const RolloutOptionDef *def, const char *value,
 	char	   *field = (char *) opts + def->offset;
 
 	if (def->kind != OPT_INT && def->kind != OPT_INT64 &&
-		def->kind != OPT_REAL && value[0] == '\0')
+		def->kind != OPT_REAL && def->kind != OPT_BOOL && value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" may not be empty", def->name)));
@@ -446,7 +448,44 @@ store_value(const RolloutOptionDef *def, const char *value,
 		case OPT_FIELD:
 			check_field(value);
 			break;
+		case OPT_BOOL:
+			if (!parse_bool(value, (bool *) field))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->name, value),
+						 errhint("\"%s\" takes a boolean: true or false.",
+								 def->name)));
+			break;
 	}
+}
+
+/*
+ * merge_tags only on a collection whose update takes mergeTags (people):
+ * elsewhere Rollout would ignore it, and UPDATE would replace the tags.
+ */
+static void
+check_merge_tags(List *options)
+{
+	const char *resource = "people";
+	bool		merge = false;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "resource") == 0)
+			resource = defGetString(d);
+		else if (strcmp(d->defname, "merge_tags") == 0)
+			(void) parse_bool(defGetString(d), &merge);
+	}
+	if (merge && !rollout_endpoint_has(resource, ROLLOUT_ROUTE_MERGE_TAGS))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"merge_tags\" needs a collection whose update takes mergeTags, not \"%s\"",
+						resource),
+				 errhint("Only people has it.")));
 }
 
 PG_FUNCTION_INFO_V1(rollout_fdw_validator);
@@ -481,6 +520,8 @@ rollout_fdw_validator(PG_FUNCTION_ARGS)
 		if (def->kind == OPT_URL)
 			check_url(def->name, value);
 	}
+	if (context == ForeignTableRelationId)
+		check_merge_tags(options);
 
 	for (int i = 0; i < N_OPTION_DEFS; i++)
 	{

@@ -96,6 +96,7 @@ typedef struct RolloutOptions
 	char	   *credential_id;
 	/* foreign table */
 	char	   *resource;
+	bool		merge_tags;		/* UPDATE's PUT adds tags (?mergeTags=true) */
 } RolloutOptions;
 
 /* Most requests one backend has in flight at once (a batch of INSERTs). */
@@ -528,6 +529,7 @@ extern void rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
 							RolloutApiJob *jobs, int njobs,
 							bool need_credential);
 extern char *rollout_escape(const char *value);
+extern bool rollout_uses_fdw(ForeignServer *server);
 
 /* in errors.c */
 extern void rollout_api_raise_failure(RolloutOptions *opts,
@@ -640,6 +642,9 @@ extern void rolloutExplainForeignModify(ModifyTableState *mtstate,
 										ResultRelInfo *rinfo,
 										List *fdw_private, int subplan_index,
 										ExplainState *es);
+
+/* in tags.c */
+extern const char *rollout_update_query(RolloutOptions *opts);
 
 /* in import.c */
 extern List *rollout_import_schema(ImportForeignSchemaStmt *stmt,

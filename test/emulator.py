@@ -843,6 +843,61 @@ def credentials_response(req, sub):
     return Response(200, copy.deepcopy(creds))
 
 
+def tags_response(store, collection, req, item_id, apply):
+    """POST /people/{id}/tags/apply|delete {"tags": [...]}."""
+    pos = find(store, collection, item_id)
+    tags = parse_object(req.body).get("tags")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ApiError(400, "tags is required")
+    record = copy.deepcopy(store.record_at(pos))
+    old = record.get("tags") if isinstance(record.get("tags"), list) else []
+    record["tags"] = old + [t for t in tags if t not in old] if apply else \
+        [t for t in old if t not in tags]
+    store.set(pos, record)
+    return Response(200, [])
+
+
+def members_response(store, collection, req, item_id):
+    """POST|DELETE /lists/{id}/people {"personIds": [...]}."""
+    pos = find(store, collection, item_id)
+    ids = parse_object(req.body).get("personIds")
+    if not isinstance(ids, list):
+        raise ApiError(400, "personIds is required")
+    record = copy.deepcopy(store.record_at(pos))
+    members = [id_key(m) for m in record.get("peopleParticipantIds") or []]
+    ids = [id_key(i) for i in ids]
+    record["peopleParticipantIds"] = members + [i for i in ids if i not in members] \
+        if req.method == "POST" else [m for m in members if m not in ids]
+    store.set(pos, record)
+    return Response(200, [])
+
+
+# the snapshot's routes beyond /{collection}[/{id}]: (collection, suffix) -> methods
+SUB_ROUTES = {("people", ("tags", "apply")): ["POST"], ("people", ("tags", "delete")): ["POST"],
+              ("lists", ("people",)): ["POST", "DELETE"]}
+
+
+def sub_route_response(state, req, segments, auth):
+    """/api/people/{id}/tags/apply|delete and /api/lists/{id}/people, or None."""
+    if segments[:1] != ["api"] or len(segments) < 4:
+        return None
+    methods = SUB_ROUTES.get((segments[1], tuple(segments[3:])))
+    if methods is None:
+        return None
+    if req.method not in methods:
+        return method_not_allowed(methods)
+    if state.credential_problem(auth.sub, req.cred):
+        return error(403, FORBIDDEN_MESSAGE)
+    if state.not_ready():
+        return error(409, NOT_READY_MESSAGE)
+    collection = COLLECTIONS[segments[1]]
+    with state.lock:
+        store = state.store(req.cred, collection.path)
+        if segments[1] == "lists":
+            return members_response(store, collection, req, segments[2])
+        return tags_response(store, collection, req, segments[2], segments[4] == "apply")
+
+
 def resolve(segments):
     """(collection, item id or None) for /api/<collection>[/<id>] segments, or None."""
     if segments[:1] != ["api"] or len(segments) not in (2, 3):
@@ -880,6 +935,9 @@ def api_response(state, req, auth):
         if req.method != "GET":
             return method_not_allowed(["GET"])
         return credentials_response(req, auth.sub)
+    sub = sub_route_response(state, req, segments, auth)
+    if sub is not None:
+        return sub
     route = resolve(segments)
     if route is None:
         return error(404, "Not found")

@@ -1,7 +1,11 @@
 """Write behaviour that needs faults and timing: which failures a POST is
 retried on (only those where the API cannot have acted), PUT and DELETE
 retried like reads, a DELETE whose retry finds the record gone, and batches
-of INSERTs under a rate limit creating every row exactly once."""
+of INSERTs under a rate limit creating every row exactly once; tags
+applied by two sessions at once both kept (where SET tags = tags || ...
+loses one)."""
+
+import subprocess
 
 from lib import Checker, admin, fault, log, make_db, psql, reset
 
@@ -113,6 +117,42 @@ c.check("200-row batch succeeds", rc == 0 and out == "INSERT 0 200", err)
 c.check("every row created exactly once", len(created) == 200 and distinct == "200",
         f"{len(created)} created, {distinct} distinct")
 print(f"       batch of 200: {secs:.2f} s, {len(refused)} POSTs answered 429 and retried")
+
+# === two sessions tagging one person at once.  Read-then-rewrite loses a
+# === tag: both read the old tags before either writes (what makes this
+# === test able to fail); rollout_fdw_apply_tags keeps both
+def together(sqls):
+    """Run each statement in its own session, all at once; their (rc, err)."""
+    procs = [subprocess.Popen(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-d", DB,
+                               "-c", sql], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for sql in sqls]
+    return [(p.wait(), p.communicate()[1]) for p in procs]
+
+
+def tags_of(person):
+    _, out, _, _ = psql(f"SELECT tags FROM people WHERE id = '{person}'", DB)
+    return out
+
+
+reset()
+admin("POST", "latency", {"ms": 400})
+results = together([f"UPDATE people SET tags = tags || '{{{tag}}}' WHERE id = '16'"
+                    for tag in ("rewrite_a", "rewrite_b")])
+rewritten = tags_of("16")
+c.check("read-then-rewrite: the two sessions overlap and one tag is lost",
+        all(rc == 0 for rc, _ in results) and
+        ("rewrite_a" in rewritten) != ("rewrite_b" in rewritten), f"{results} {rewritten}")
+results = together([f"SELECT rollout_fdw_apply_tags('people', '17', '{{{tag}}}')"
+                    for tag in ("apply_a", "apply_b")])
+applied = tags_of("17")
+applies = [r for r in log() if r["method"] == "POST" and r["path"].endswith("/tags/apply")]
+c.check("rollout_fdw_apply_tags from two sessions at once: both tags kept",
+        all(rc == 0 for rc, _ in results) and "apply_a" in applied and "apply_b" in applied
+        and len(applies) == 2, f"{results} {applied}")
+results = together([f"SELECT rollout_fdw_remove_tags('people', '17', '{{{tag}}}')"
+                    for tag in ("apply_a", "apply_b")])
+c.check("... and removing them at once removes both",
+        all(rc == 0 for rc, _ in results) and "apply_" not in tags_of("17"), tags_of("17"))
 
 psql(f"DROP DATABASE {DB}")
 c.finish()
