@@ -123,6 +123,19 @@ class Collection:
     make: object = None  # make(style, seed, person_ids) -> fixed records of a credential
 
 
+# Fields a create or update accepts that no record is answered with, per the OpenAPI
+# snapshot (its request schemas less its response schemas: people's rating, teams' name,
+# appointments' appointmentTypeId...): accepted, not kept, so never echoed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "scripts"))
+import crm_snapshot  # noqa: E402
+
+_SPEC = crm_snapshot.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                       "api", "rollout-crm-openapi.json"))
+WRITE_ONLY = {path[1:]: set(crm_snapshot.request_fields(_SPEC, path))
+              - set(crm_snapshot.response_fields(_SPEC, path))
+              for path in crm_snapshot.collections(_SPEC)}
+del _SPEC
+
 COLLECTIONS = {c.path: c for c in (
     Collection("people", "people", "Person", filters=("email", "phone", "tags"),
                required=("firstName", "lastName"),
@@ -796,7 +809,8 @@ def create_response(store, collection, req):
     fields = parse_object(req.body)
     check_required(collection, fields)
     record = {"id": store.new_id()}
-    record.update((key, value) for key, value in fields.items() if key != "id")
+    record.update((key, value) for key, value in fields.items()
+                  if key != "id" and key not in WRITE_ONLY.get(collection.path, ()))
     if "firstName" in record and "lastName" in record:
         record.setdefault("name", f"{record['firstName']} {record['lastName']}")
     for key, value in collection.defaults.items():
@@ -806,11 +820,11 @@ def create_response(store, collection, req):
     return Response(201, record)
 
 
-def merged(record, fields, merge_tags):
+def merged(record, fields, merge_tags, write_only=()):
     result = copy.deepcopy(record) if isinstance(record, dict) else {}
     for key, value in fields.items():
         old_tags = result.get("tags")
-        if key == "id":
+        if key == "id" or key in write_only:
             continue
         if key == "tags" and merge_tags and isinstance(old_tags, list) and isinstance(value, list):
             result["tags"] = old_tags + [tag for tag in value if tag not in old_tags]
@@ -827,7 +841,8 @@ def update_response(store, collection, req, item_id):
     pos = find(store, collection, item_id)
     fields = parse_object(req.body)
     merge_tags = (first_param(req.params, "mergeTags") or "").lower() == "true"
-    record = merged(store.record_at(pos), fields, merge_tags)
+    record = merged(store.record_at(pos), fields, merge_tags,
+                    WRITE_ONLY.get(collection.path, ()))
     store.set(pos, record)
     return Response(200, record)
 

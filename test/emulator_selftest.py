@@ -458,6 +458,21 @@ def test_writes(emu):
     merged = emu.call("PUT", "/api/people/36?mergeTags=true", {"tags": ["a", "b"]}).json
     check("update mergeTags", merged["tags"] == ["a", "b"], merged)
     check("update persisted", emu.call("GET", "/api/people/36").json["tags"] == ["a", "b"])
+    rated = emu.call("PUT", "/api/people/36", {"rating": 4, "jobTitle": "Poet"}).json
+    check("update accepts a request-only field, not echoed (the snapshot's response lacks it)",
+          "rating" not in rated and rated["jobTitle"] == "Poet", rated)
+    applied = emu.call("POST", "/api/people/36/tags/apply", {"tags": ["b", "c"]})
+    check("tags/apply -> 200 [], adds the absent tags", applied.status == 200
+          and applied.json == [] and emu.call("GET", "/api/people/36").json["tags"]
+          == ["a", "b", "c"], applied)
+    removed = emu.call("POST", "/api/people/36/tags/delete", {"tags": ["a", "x"]})
+    check("tags/delete removes", removed.status == 200
+          and emu.call("GET", "/api/people/36").json["tags"] == ["b", "c"], removed)
+    check("tags/apply without tags -> 400",
+          emu.call("POST", "/api/people/36/tags/apply", {}).status == 400)
+    check("tags/apply of a missing person -> 404",
+          emu.call("POST", "/api/people/999/tags/apply", {"tags": ["a"]}).status == 404)
+    check("tags/apply by GET -> 405", emu.call("GET", "/api/people/36/tags/apply").status == 405)
     generated = emu.call("PUT", "/api/people/20", {"stage": "Closed"})
     check("update generated person", generated.status == 200
           and emu.call("GET", "/api/people/20").json["stage"] == "Closed", generated)
@@ -486,6 +501,20 @@ def test_other_collections(emu):
     check("notes: personId filter", notes and all(n["personId"] == 11 for n in notes), notes)
     check("users: missing -> 404",
           error_message(emu.call("GET", "/api/users/999")) == "User not found")
+    lists = emu.call("GET", "/api/lists").json["lists"]
+    members = f"/api/lists/{lists[0]['id']}/people"
+    added = emu.call("POST", members, {"personIds": ["13", 11]})
+    check("lists: POST people adds the absent ids", added.status == 200 and added.json == []
+          and emu.call("GET", f"/api/lists/{lists[0]['id']}").json["peopleParticipantIds"]
+          == ["11", "12", "13"], added)
+    gone = emu.call("DELETE", members, {"personIds": ["11"]})
+    check("lists: DELETE people removes", gone.status == 200
+          and emu.call("GET", f"/api/lists/{lists[0]['id']}").json["peopleParticipantIds"]
+          == ["12", "13"], gone)
+    check("lists: PUT people -> 405", emu.call("PUT", members, {}).status == 405)
+    team = emu.call("POST", "/api/teams", {"name": "Closers", "zip": "10001"})
+    check("teams: create accepts request-only fields, answers without them",
+          team.status == 201 and "name" not in team.json and "zip" not in team.json, team)
 
 
 def test_uuid_dataset(emu):

@@ -18,7 +18,8 @@ WHERE table_schema = 'crm'
                       'appointment_outcome_id', 'participating_office_ids')
 ORDER BY 1, 2;
 
--- === ... and INSERT sends them
+-- === ... and INSERT sends them; RETURNING reads them NULL, since Rollout's
+-- === answers do not carry them (the emulator answers as the snapshot says)
 \! test/emu log-clear
 INSERT INTO crm.teams (name, email) VALUES ('Closers', 'closers@example.com')
 RETURNING name, email;
