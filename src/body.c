@@ -77,6 +77,25 @@ body_error_callback(void *arg)
 				   st->cur_column->attname, RelationGetRelationName(st->rel));
 }
 
+/*
+ * A wildcard column (field 'emails[*].value') reads a value of each
+ * element: it writes nothing, since the elements' other keys would be
+ * lost.  NULL is simply left out; a value is refused.
+ */
+static void
+wildcard_not_written(RolloutColumn *col, bool isnull)
+{
+	int			prefix = (int) (strstr(col->field, "[*]") - col->field);
+
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" cannot be written: its field \"%s\" reads every element of an array",
+						col->attname, col->field),
+				 errhint("Write the whole array, field \"%.*s\", through a jsonb column instead.",
+						 prefix, col->field)));
+}
+
 /* The JSON key path a column writes: its field, else its camelCase name. */
 static List *
 write_path(RolloutColumn *col)
@@ -354,6 +373,11 @@ rollout_build_body(RolloutModifyState *st, TupleTableSlot *slot, const char *row
 								col->attname),
 						 errdetail("Rollout assigns the id of a new record; use RETURNING %s to get it.",
 								   col->attname)));
+			continue;
+		}
+		if (col->wildcard)
+		{
+			wildcard_not_written(col, isnull);
 			continue;
 		}
 		if (isnull && (row_id == NULL || col->whole_record))

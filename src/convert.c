@@ -121,6 +121,51 @@ make_path(RolloutFieldPath *p, List *keys)
 		set_path_key(p, i++, strVal(lfirst(lc)));
 }
 
+/* The keys of a dot-separated path, empty ones too: the validator refuses those. */
+static List *
+split_keys(const char *path)
+{
+	char	   *part = pstrdup(path);
+	List	   *keys = NIL;
+
+	for (;;)
+	{
+		char	   *dot = strchr(part, '.');
+
+		if (dot != NULL)
+			*dot = '\0';
+		keys = lappend(keys, makeString(part));
+		if (dot == NULL)
+			return keys;
+		part = dot + 1;
+	}
+}
+
+/*
+ * A wildcard field 'key[*].sub.path' (option.c checked its form): the
+ * decoder keeps the array at key, the conversion reads sub.path in each
+ * element.  Only an array column can hold what it reads.
+ */
+static void
+init_wildcard(RolloutColumn *col, Relation rel)
+{
+	const char *star = strstr(col->field, "[*]");
+
+	if (col->kind != ROLLOUT_CONV_ARRAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+				 errmsg("column \"%s\" of foreign table \"%s\" must be an array to read field \"%s\"",
+						col->attname, RelationGetRelationName(rel),
+						col->field),
+				 errdetail("A \"[*]\" path reads a value from every element of an array."),
+				 errhint("Declare the column as an array type, such as text[].")));
+	col->wildcard = true;
+	col->path = split_keys(pnstrdup(col->field, star - col->field));
+	make_path(&col->paths[0], col->path);
+	col->npaths = 1;
+	make_path(&col->elem_path, split_keys(star + 4));
+}
+
 /* Prepare everything a column needs to read and convert its value. */
 void
 rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
@@ -133,40 +178,7 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 	memset(col, 0, sizeof(RolloutColumn));
 	col->attnum = attnum;
 	col->attname = pstrdup(NameStr(att->attname));
-	if (field != NULL && strcmp(field, "*") == 0)
-		col->whole_record = true;
-	else if (field != NULL)
-	{
-		char	   *copy = pstrdup(field);
-		char	   *part = copy;
-
-		/* every key, empty ones too: the validator refuses those */
-		for (;;)
-		{
-			char	   *dot = strchr(part, '.');
-
-			if (dot != NULL)
-				*dot = '\0';
-			col->path = lappend(col->path, makeString(part));
-			if (dot == NULL)
-				break;
-			part = dot + 1;
-		}
-		make_path(&col->paths[0], col->path);
-		col->npaths = 1;
-	}
-	else
-	{
-		col->key_exact = col->attname;
-		col->key_camel = camel_case(col->attname);
-		make_path(&col->paths[0], list_make1(makeString(col->key_exact)));
-		col->npaths = 1;
-		if (col->key_camel != NULL)
-		{
-			make_path(&col->paths[1], list_make1(makeString(col->key_camel)));
-			col->npaths = 2;
-		}
-	}
+	col->field = field;
 
 	col->typid = att->atttypid;
 	col->typmod = att->atttypmod;
@@ -186,6 +198,29 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 		fmgr_info(infunc, &col->elem_infunc);
 		get_typlenbyvalalign(col->elemtype, &col->elemlen, &col->elembyval,
 							 &col->elemalign);
+	}
+
+	if (field != NULL && strcmp(field, "*") == 0)
+		col->whole_record = true;
+	else if (field != NULL && strstr(field, "[*]") != NULL)
+		init_wildcard(col, rel);
+	else if (field != NULL)
+	{
+		col->path = split_keys(field);
+		make_path(&col->paths[0], col->path);
+		col->npaths = 1;
+	}
+	else
+	{
+		col->key_exact = col->attname;
+		col->key_camel = camel_case(col->attname);
+		make_path(&col->paths[0], list_make1(makeString(col->key_exact)));
+		col->npaths = 1;
+		if (col->key_camel != NULL)
+		{
+			make_path(&col->paths[1], list_make1(makeString(col->key_camel)));
+			col->npaths = 2;
+		}
 	}
 }
 
@@ -338,30 +373,29 @@ convert_scalar(RolloutPage *page, RolloutValue *v, RolloutConvKind kind,
 							 typmod);
 }
 
+/* An element of an array value, converted like the array's elements. */
 static Datum
-convert_array(RolloutPage *page, RolloutValue *v, RolloutColumn *col)
+convert_element(RolloutPage *page, RolloutValue *item, RolloutColumn *col,
+				bool *isnull)
 {
-	int			n;
-	RolloutValue *items = rollout_decode_elements(page->body, v, &n);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
-	int			dims[1];
+	if ((item->type == ROLLOUT_JSON_OBJECT ||
+		 item->type == ROLLOUT_JSON_ARRAY) &&
+		col->elemkind != ROLLOUT_CONV_TEXT &&
+		col->elemkind != ROLLOUT_CONV_JSON)
+		cannot_convert(item->type, col->elemtype);
+	return convert_scalar(page, item, col->elemkind, col->elemtype,
+						  &col->elem_infunc, col->elem_ioparam, col->typmod,
+						  col->elem_is_integer, isnull);
+}
+
+/* The column's 1-D array of n converted elements (a domain checked). */
+static Datum
+make_array(RolloutColumn *col, Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
 	int			lbs[1] = {1};
 	Datum		result;
 
-	for (int i = 0; i < n; i++)
-	{
-		if ((items[i].type == ROLLOUT_JSON_OBJECT ||
-			 items[i].type == ROLLOUT_JSON_ARRAY) &&
-			col->elemkind != ROLLOUT_CONV_TEXT &&
-			col->elemkind != ROLLOUT_CONV_JSON)
-			cannot_convert(items[i].type, col->elemtype);
-		elems[i] = convert_scalar(page, &items[i], col->elemkind,
-								  col->elemtype, &col->elem_infunc,
-								  col->elem_ioparam, col->typmod,
-								  col->elem_is_integer, &nulls[i]);
-	}
-	dims[0] = n;
 	result = PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
 												col->elemtype, col->elemlen,
 												col->elembyval,
@@ -372,11 +406,74 @@ convert_array(RolloutPage *page, RolloutValue *v, RolloutColumn *col)
 	return result;
 }
 
+static Datum
+convert_array(RolloutPage *page, RolloutValue *v, RolloutColumn *col)
+{
+	int			n;
+	RolloutValue *items = rollout_decode_elements(page->body, v, &n);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = convert_element(page, &items[i], col, &nulls[i]);
+	return make_array(col, elems, nulls, n);
+}
+
+/*
+ * A wildcard column (field 'emails[*].value'): the value at the element
+ * path of each element of the array, in order.  No array (null, missing)
+ * is NULL; an element where the path leads nowhere or to null adds
+ * nothing, so the array holds only values; anything but an array at the
+ * wildcard is an error.
+ */
+static Datum
+convert_wildcard(RolloutPage *page, RolloutValue *v, RolloutColumn *col,
+				 bool *isnull)
+{
+	int			n;
+	int			kept = 0;
+	RolloutValue *items;
+	Datum	   *elems;
+	bool	   *nulls;
+
+	if (v == NULL || v->type == ROLLOUT_JSON_NULL)
+	{
+		*isnull = true;
+		return InputFunctionCall(&col->infunc, NULL, col->ioparam,
+								 col->typmod);
+	}
+	*isnull = false;
+	if (v->type != ROLLOUT_JSON_ARRAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("cannot read field \"%s\": the value before \"[*]\" is a JSON %s, not an array",
+						col->field,
+						json_type_name((RolloutValueType) v->type))));
+	items = rollout_decode_elements(page->body, v, &n);
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	nulls = palloc(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		RolloutValue item;
+
+		if (!rollout_decode_path(page->body, &items[i], &col->elem_path,
+								 &item) ||
+			item.type == ROLLOUT_JSON_NULL)
+			continue;
+		elems[kept] = convert_element(page, &item, col, &nulls[kept]);
+		if (!nulls[kept])
+			kept++;
+	}
+	return make_array(col, elems, nulls, kept);
+}
+
 /* Convert a record's value (NULL when absent) to the column's type. */
 static Datum
 value_to_datum(RolloutPage *page, RolloutValue *v, RolloutColumn *col,
 			   bool *isnull)
 {
+	if (col->wildcard)
+		return convert_wildcard(page, v, col, isnull);
 	if (v == NULL)
 	{
 		*isnull = true;

@@ -2,7 +2,7 @@
  *
  * jsonvalue.c
  *		  One JSON value the decoder kept (a slice of the body) -> its parts:
- *		  a string's text, an array's elements.
+ *		  a string's text, an array's elements, the value at a path inside.
  *
  * Rules kept here:
  *	- a string becomes text only when it can be: \u0000, an unpaired
@@ -226,4 +226,162 @@ rollout_decode_elements(const char *body, RolloutValue *array, int *nelems)
 	pfree(lex);
 	*nelems = n;
 	return elems;
+}
+
+/* ------------------------------------------------------------------
+ * A path inside a value
+ * ------------------------------------------------------------------ */
+
+/* Is this key token (with its quotes) the UTF-8 key wanted? */
+static bool
+key_is(const char *token, int len, const char *wanted)
+{
+	const char *raw = token + 1;
+	int			rawlen = len - 2;
+	char	   *text;
+	bool		same;
+
+	if (rawlen < 0)
+		return false;
+	if (memchr(raw, '\\', rawlen) == NULL)
+		return strncmp(raw, wanted, rawlen) == 0 && wanted[rawlen] == '\0';
+	text = rollout_json_unescape(raw, rawlen, NULL);
+	same = text != NULL && strcmp(text, wanted) == 0;
+	if (text != NULL)
+		pfree(text);
+	return same;
+}
+
+/*
+ * The value of an object's member by key (the last one, when the key is
+ * repeated, as the decoder reads a record's keys).
+ */
+static bool
+object_member(const char *body, RolloutValue *object, const char *key,
+			  RolloutValue *found)
+{
+	RolloutValue obj = *object; /* found may be object */
+	JsonLexContext *lex;
+	int			depth = 0;
+	int			start = 0;
+	bool		expect_key = false;
+	bool		matched = false;
+	bool		any = false;
+	RolloutValueType type = ROLLOUT_JSON_NULL;
+
+	lex = makeJsonLexContextCstringLen(unconstify(char *, body + obj.off),
+									   obj.len, PG_UTF8, false);
+	for (;;)
+	{
+		JsonParseErrorType rc = json_lex(lex);
+		JsonTokenType tok = lex->token_type;
+		int			here;
+
+		if (rc != JSON_SUCCESS || tok == JSON_TOKEN_END ||
+			lex->token_start == NULL)
+			break;				/* the slice was checked when it was kept */
+		here = (int) (lex->token_start - lex->input);
+		switch (tok)
+		{
+			case JSON_TOKEN_OBJECT_START:
+			case JSON_TOKEN_ARRAY_START:
+				if (depth == 0)
+					expect_key = true;
+				else if (depth == 1)
+				{
+					start = here;
+					type = tok == JSON_TOKEN_OBJECT_START ?
+						ROLLOUT_JSON_OBJECT : ROLLOUT_JSON_ARRAY;
+				}
+				depth++;
+				continue;
+			case JSON_TOKEN_OBJECT_END:
+			case JSON_TOKEN_ARRAY_END:
+				depth--;
+				if (depth != 1)
+					continue;
+				break;
+			case JSON_TOKEN_COMMA:
+				if (depth == 1)
+					expect_key = true;
+				continue;
+			case JSON_TOKEN_STRING:
+				if (depth != 1)
+					continue;
+				if (expect_key)
+				{
+					matched = key_is(lex->token_start,
+									 (int) (lex->token_terminator -
+											lex->token_start), key);
+					expect_key = false;
+					continue;
+				}
+				start = here;
+				type = ROLLOUT_JSON_STRING;
+				break;
+			case JSON_TOKEN_NUMBER:
+			case JSON_TOKEN_TRUE:
+			case JSON_TOKEN_FALSE:
+			case JSON_TOKEN_NULL:
+				if (depth != 1)
+					continue;
+				start = here;
+				type = tok == JSON_TOKEN_NUMBER ? ROLLOUT_JSON_NUMBER :
+					tok == JSON_TOKEN_TRUE ? ROLLOUT_JSON_TRUE :
+					tok == JSON_TOKEN_FALSE ? ROLLOUT_JSON_FALSE :
+					ROLLOUT_JSON_NULL;
+				break;
+			default:
+				continue;
+		}
+		/* a member's value ended */
+		if (matched)
+		{
+			found->off = obj.off + start;
+			found->len = (int) (lex->token_terminator - lex->input) - start;
+			found->type = type;
+			found->col = obj.col;
+			found->alt = 0;
+			any = true;
+		}
+		matched = false;
+	}
+	pfree(lex);
+	return any;
+}
+
+/*
+ * The value at a path inside a container the decoder kept (objects by
+ * key, arrays by index), as a slice of the same body; false when the path
+ * leads nowhere (a missing key, an index past the end, a scalar on the
+ * way).
+ */
+bool
+rollout_decode_path(const char *body, RolloutValue *container,
+					RolloutFieldPath *path, RolloutValue *found)
+{
+	RolloutValue cur = *container;
+
+	for (int i = 0; i < path->nkeys; i++)
+	{
+		if (cur.type == ROLLOUT_JSON_OBJECT)
+		{
+			if (!object_member(body, &cur, path->keys[i], &cur))
+				return false;
+		}
+		else if (cur.type == ROLLOUT_JSON_ARRAY && path->index[i] >= 0)
+		{
+			int			n;
+			RolloutValue *items = rollout_decode_elements(body, &cur, &n);
+
+			if (path->index[i] >= n)
+				return false;
+			cur = items[path->index[i]];
+			pfree(items);
+		}
+		else
+			return false;
+	}
+	*found = cur;
+	return true;
 }

@@ -12,7 +12,7 @@
  * no exponent in integers, no NaN or infinity), with a unit where one fits
  * (PostgreSQL's parse_real and its GUC units); text that goes into a
  * request header or a JWT claim holds no control character; a column's
- * field path has no empty key.  A value stored before these rules that
+ * field path has no empty key and at most one "[*]".  A value stored before these rules that
  * breaks one is an error at use, naming the option and its object.
  * client_secret is accepted only on a user mapping (server and table
  * options are readable by every role); a non-https URL and ca_file may be
@@ -299,24 +299,40 @@ check_no_control(const char *name, const char *value)
 
 /*
  * A column's field: '*' (the whole record) or a dot-separated path of
- * non-empty keys ("emails.0.value").  An empty key ('.', 'a.', '.a',
- * 'a..b') would leave a body builder without a key.
+ * non-empty keys ("emails.0.value"), where one key may end in "[*]" when
+ * more of the path follows ("emails[*].value": that path in every element
+ * of the array).  An empty key ('.', 'a.', '.a', 'a..b') would leave a
+ * body builder without a key.
  */
 static void
 check_field(const char *value)
 {
 	size_t		len = strlen(value);
+	const char *star = strstr(value, "[*]");
+	const char *problem = NULL;
 
 	check_no_control("field", value);
 	if (strcmp(value, "*") == 0)
 		return;
 	if (len == 0 || value[0] == '.' || value[len - 1] == '.' ||
 		strstr(value, "..") != NULL)
+		problem = "A field path has an empty key.";
+	else if (star == NULL)
+		return;
+	else if (star == value || star[-1] == '.')
+		problem = "\"[*]\" must follow the key of an array.";
+	else if (star[3] == '\0')
+		problem = "Nothing follows \"[*]\": name what to read from each element, as in \"emails[*].value\".";
+	else if (star[3] != '.')
+		problem = "\"[*]\" must end a key.";
+	else if (strstr(star + 3, "[*]") != NULL)
+		problem = "A field path may hold one \"[*]\" only.";
+	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for option \"field\": \"%s\"", value),
-				 errdetail("A field path has an empty key."),
-				 errhint("A field is a JSON key, a dot-separated path of keys such as \"emails.0.value\", or \"*\" for the whole record.")));
+				 errdetail("%s", problem),
+				 errhint("A field is a JSON key, a dot-separated path of keys such as \"emails.0.value\", a path through every element of an array such as \"emails[*].value\", or \"*\" for the whole record.")));
 }
 
 /*

@@ -265,6 +265,9 @@ typedef struct RolloutColumn
 	char	   *key_camel;		/* ... else its camelCase */
 	RolloutFieldPath paths[2];	/* what the decoder matches, best first */
 	int			npaths;
+	char	   *field;			/* the field option as written, or NULL */
+	bool		wildcard;		/* field 'key[*].sub': paths[0] is the array */
+	RolloutFieldPath elem_path; /* wildcard: the path in each element */
 	Oid			typid;
 	int32		typmod;
 	RolloutConvKind kind;
@@ -560,6 +563,8 @@ extern char *rollout_json_unescape(const char *raw, int len,
 extern RolloutValue *rollout_decode_elements(const char *body,
 											 RolloutValue *array,
 											 int *nelems);
+extern bool rollout_decode_path(const char *body, RolloutValue *container,
+								RolloutFieldPath *path, RolloutValue *found);
 
 /* in convert.c */
 extern void rollout_column_init(RolloutColumn *col, Relation rel,
