@@ -199,6 +199,37 @@ def array_cell(v, latin1):
     return (kind, "{" + ",".join(pg_array_elem(s) for s in out) + "}")
 
 
+def wildcard_cell(v, latin1):
+    """email_addresses text[] OPTIONS (field 'emails[*].value')."""
+    if v is MISSING or v is None:
+        return (EXACT, None)
+    if isinstance(v, Deep):
+        return (ANY,)
+    if not isinstance(v, list) or isinstance(v, Raw):
+        return (ERR,)   # not an array at the wildcard
+    out = []
+    for e in v:
+        x = get(e, "value")
+        if x is MISSING or x is None:
+            continue    # no value there: nothing added
+        c = text_cell(x, latin1)
+        if c[0] != EXACT or isinstance(x, (list, dict, Obj)):
+            return c if c[0] == ERR else (ANY,)
+        out.append(c[1])
+    return (EXACT, "{" + ",".join(pg_array_elem(s) for s in out) + "}")
+
+
+def emails_pool(rng):
+    """Values of emails, as email_addresses reads them."""
+    def element():
+        x = rng.choice(string_pool(rng) + [None, MISSING, 12, Num("1.5"), True,
+                                            [1], {"a": 1}, "a@x.org", "b@y.org"])
+        return Obj([]) if x is MISSING else Obj([("value", x), ("type", "work")])
+    return [[], None, MISSING, "a@x.org", Obj([("value", "a@x.org")]), 5, True,
+            RawStr(b'"\\xff"', valid=False), [element() for _ in range(rng.randint(1, 4))],
+            [element(), None, "c@x.org", [element()], element()]]
+
+
 def leaves(v):
     if isinstance(v, (Obj, dict)):
         for k, x in (v if isinstance(v, Obj) else v.items()):
@@ -244,9 +275,10 @@ P_COLS = [("id", "id", text_cell), ("first_name", "firstName", text_cell),
           ("n", "n", bigint_cell), ("tags", "tags", array_cell)]
 IMP_COLS = [("id", "id", text_cell), ("first_name", "firstName", text_cell),
             ("last_name", "lastName", text_cell),
-            ("average_price", "averagePrice", numeric_cell), ("tags", "tags", array_cell)]
+            ("average_price", "averagePrice", numeric_cell), ("tags", "tags", array_cell),
+            ("email_addresses", "emails", wildcard_cell)]
 P_SELECT = "id, first_name, last_name, price, n, tags, attrs IS NOT NULL"
-IMP_SELECT = "id, first_name, last_name, average_price, tags"
+IMP_SELECT = "id, first_name, last_name, average_price, tags, email_addresses"
 
 
 def row_cells(record, cols, latin1, with_attrs):
@@ -644,11 +676,11 @@ def fam_rec(c, rng, api, recs, n, npages, kind, page, matches, target_desc,
     """One field of one record gets a value from the pools."""
     keys = ["firstName", "lastName", "price", "n", "tags", "id", "averagePrice"]
     if kind == "import":
-        keys = ["firstName", "lastName", "averagePrice", "tags", "id"]
+        keys = ["firstName", "lastName", "averagePrice", "tags", "id", "emails"]
     if kind in ("update", "delete", "update_ret") or (kind == "byid" and rng.random() < 0.7):
         keys = [k for k in keys if k != "id"]
     key = rng.choice(keys)
-    value = rng.choice(value_pool(rng))
+    value = rng.choice(emails_pool(rng) if key == "emails" else value_pool(rng))
     if c.db == "latin1" and rng.random() < 0.6:
         key = rng.choice(["firstName", "lastName"])
         value = rng.choice(string_pool(rng))
