@@ -23,7 +23,9 @@
  *	  in the URL; a NULL element is an error with nothing sent;
  *	- the answer is the record's field as Rollout holds it afterwards, read
  *	  with GET /{resource}/{id}; a record the API does not find (404) is
- *	  NULL, as an UPDATE of a vanished record is no row.
+ *	  NULL, as an UPDATE of a vanished record is no row;
+ *	- a change Rollout answered 2xx is done: when reading the field back
+ *	  then fails, the error's context says the change was made.
  *
  *-------------------------------------------------------------------------
  */
@@ -253,6 +255,23 @@ static const SetChange remove_tags = TAGS("/tags/delete");
 static const SetChange add_members = MEMBERS("POST");
 static const SetChange remove_members = MEMBERS("DELETE");
 
+/* The change a failed read-back follows, for the error context. */
+typedef struct DoneChange
+{
+	const SetChange *change;
+	const char *resource;
+	const char *id;
+} DoneChange;
+
+static void
+change_done_callback(void *arg)
+{
+	DoneChange *d = (DoneChange *) arg;
+
+	errcontext("%s /%s/%s%s was answered 2xx: Rollout made the change before the failure (running the call again does it again, harmlessly)",
+			   d->change->method, d->resource, d->id, d->change->suffix);
+}
+
 /*
  * The body of the four functions (tbl regclass, id text, values text[]):
  * the change on record id, then its field as Rollout holds it.  An empty
@@ -269,10 +288,20 @@ change_set(FunctionCallInfo fcinfo, const SetChange *c)
 								  &count);
 	RolloutResponse resp;
 	Datum		result;
+	bool		found;
+	DoneChange	done = {c, t.opts->resource, id};
+	ErrorContextCallback errcb;
 
 	if (count > 0 && !record_request(&t, c->method, id, c->suffix, body, &resp))
 		PG_RETURN_NULL();
-	if (!read_set(&t, id, c->read_key, &result))
+	errcb.callback = change_done_callback;
+	errcb.arg = &done;
+	errcb.previous = error_context_stack;
+	if (count > 0)
+		error_context_stack = &errcb;
+	found = read_set(&t, id, c->read_key, &result);
+	error_context_stack = errcb.previous;
+	if (!found)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
 }

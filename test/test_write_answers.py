@@ -88,6 +88,26 @@ for extra in ("RETURNING id", ""):
         c.check("PUT whose answer is not needed: not read, the UPDATE succeeds",
                 rc == 0 and out == "UPDATE 1", err)
 
+# === a tag change answered 200, then its read-back (GET /people/{id}) unreadable:
+# === a classified error (never XX000) whose context says the change was made
+for name, body in (("not JSON", "<html>"), ("truncated", '{"id": 12, "tags": ["a'),
+                   ("not an object", "[]"), ("tags not an array", '{"id": 12, "tags": "a"}'),
+                   ("a tag that is an object", '{"id": 12, "tags": [{"a": 1}]}'),
+                   ("a tag holding \\u0000", '{"id": 12, "tags": ["a\\u0000b"]}')):
+    reset()
+    fault(method="GET", path="^/api/people/12$", status=200, body=body, times=2)
+    rc, out, err, _ = psql("SELECT sqlstate_of($$SELECT rollout_fdw_apply_tags("
+                           "'people', '12', '{fresh}')$$)", DB)
+    rc2, out2, err2, _ = psql("SELECT rollout_fdw_apply_tags('people', '12', '{again}')", DB)
+    _, tags, _, _ = psql("SELECT tags FROM people WHERE id = '12'", DB)
+    c.check(f"apply_tags read back {name}: a classified error saying the change was made",
+            rc == 0 and out not in ("ok", "XX000") and rc2 != 0
+            and "Rollout made the change" in err2 and "fresh" in tags and "again" in tags,
+            f"{out} {err2} {tags}")
+reset()
+rc, out, err, _ = psql("SELECT rollout_fdw_apply_tags('people', '12', '{x}') IS NULL", DB)
+c.check("apply_tags after the faults: works", rc == 0 and out == "f", err)
+
 # === encodings: a LATIN1 database sends UTF-8
 LAT = "rollout_latin1"
 psql(f"DROP DATABASE IF EXISTS {LAT}")
@@ -126,6 +146,15 @@ rc, out, err, _ = psql("UPDATE people SET last_name = 'Müller' WHERE id = '12'"
 stored = [r for r in admin("GET", "people?cred=cred-1")["people"] if str(r.get("id")) == "12"]
 c.check("LATIN1: UPDATE to 'Müller' arrives as UTF-8",
         rc == 0 and stored and stored[0].get("lastName") == "Müller", f"{err} {stored}")
+rc, out, err, _ = psql("SELECT rollout_fdw_apply_tags('people', '12', '{Crème}')", LAT)
+stored = [r for r in admin("GET", "people?cred=cred-1")["people"] if str(r.get("id")) == "12"]
+c.check("LATIN1: apply_tags of 'Crème' arrives as UTF-8 and reads back",
+        rc == 0 and "Crème" in out and stored and "Crème" in stored[0].get("tags"),
+        f"{out} {err} {stored}")
+admin("POST", "people", {"cred": "cred-1", "people": [{"id": 12, "tags": ["日本"]}]})
+rc, out, err, _ = psql("SELECT rollout_fdw_apply_tags('people', '12', '{x}')", LAT)
+c.check("LATIN1: a tag the database cannot hold is its encoding error",
+        rc != 0 and 'has no equivalent in encoding "LATIN1"' in err, f"{out} {err}")
 psql(f"DROP DATABASE {LAT}")
 
 # === SQL_ASCII: bytes pass through when they are UTF-8; others are refused unsent
