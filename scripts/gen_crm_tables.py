@@ -3,12 +3,15 @@ from Rollout's OpenAPI snapshot (api/rollout-crm-openapi.json):
 
   python3 scripts/gen_crm_tables.py api/rollout-crm-openapi.json > src/crm_tables.h
 
-Every collection the spec lists with GET (a list of records) becomes a table:
-its path in snake_case, each documented field of its records (the union of
-the variants of anyOf items) a snake_case column with an explicit field
-option, then each field only its create or update request accepts (teams'
-name, appointments' appointmentTypeId, users' participatingOfficeIds...):
-a column INSERT and UPDATE write, which reads NULL.  Types: string -> text
+Every collection the spec lists with GET (a list of records, in the _metadata
+envelope or a bare array) becomes a table: its path in snake_case
+(metadata/transactions/create: metadata_transactions_create), each documented
+field of its records (the union of the variants of anyOf items) a snake_case
+column with an explicit field option, then each field only its create or
+update request accepts (teams' name, appointments' appointmentTypeId, users'
+participatingOfficeIds...): a column INSERT and UPDATE write, which reads
+NULL; then a text column for each query parameter its list requires
+(transactionType: the scan shows the value it asked for).  Types: string -> text
 (timestamptz for the documented timestamp fields), number -> numeric,
 integer -> bigint, boolean -> boolean, object -> jsonb, array of strings ->
 text[], other arrays -> jsonb.  Ids stay text (some CRMs send numbers).  people is written by hand in src/import.c (it has
@@ -26,7 +29,7 @@ TIMESTAMPS = {"created", "updated", "sent", "received", "dueDateTime", "occurred
 
 
 def snake(name):
-    name = re.sub(r"[-\s]", "_", name)
+    name = re.sub(r"[-\s/]", "_", name)
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
 
 
@@ -60,16 +63,17 @@ def main():
     spec = crm_snapshot.load(sys.argv[1])
     tables = []
     for path in crm_snapshot.collections(spec):
-        if path.count("/") != 1 or path == "/people":
+        if path == "/people":
             continue
         items = crm_snapshot.list_items(spec, path)
-        # no list, or a bare array of something else than records
-        if items is None or crm_snapshot.schema_of(spec["paths"][path]["get"], "200") \
-                .get("type") == "array":
+        if items is None:  # no list
             continue
         fields = crm_snapshot.properties(items)
         for name, fs in crm_snapshot.request_fields(spec, path).items():
             fields.setdefault(name, fs)
+        for param in spec["paths"][path]["get"].get("parameters", []):
+            if param.get("required") and param.get("in") == "query":
+                fields.setdefault(param["name"], {"type": "string"})
         resource = path[1:]
         tables.append((snake(resource), resource, [(snake(n), sql_type(n, s), n)
                                                    for n, s in fields.items()]))

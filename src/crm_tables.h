@@ -229,6 +229,16 @@ static const ImportColumn events_columns[] = {
 	{"attrs", "jsonb", "*"},
 };
 
+static const ImportColumn metadata_transactions_create_columns[] = {
+	{"name", "text", "name"},
+	{"original_name", "text", "originalName"},
+	{"description", "text", "description"},
+	{"config", "jsonb", "config"},
+	{"options", "jsonb", "options"},
+	{"transaction_type", "text", "transactionType"},
+	{"attrs", "jsonb", "*"},
+};
+
 static const ImportColumn webhooks_columns[] = {
 	{"id", "text", "id"},
 	{"status", "text", "status"},
@@ -253,4 +263,5 @@ static const ImportColumn webhooks_columns[] = {
 	{"lists", "lists", lists_columns, lengthof(lists_columns)}, \
 	{"custom_fields", "customFields", custom_fields_columns, lengthof(custom_fields_columns)}, \
 	{"events", "events", events_columns, lengthof(events_columns)}, \
+	{"metadata_transactions_create", "metadata/transactions/create", metadata_transactions_create_columns, lengthof(metadata_transactions_create_columns)}, \
 	{"webhooks", "webhooks", webhooks_columns, lengthof(webhooks_columns)},

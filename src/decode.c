@@ -72,13 +72,21 @@ typedef struct Frame
 	int			record;			/* FRAME_RECORD: its index */
 } Frame;
 
+/* What a body is expected to be. */
+typedef enum DecodeShape
+{
+	SHAPE_RECORD,				/* one record: an object */
+	SHAPE_PAGE,					/* a list page: {"_metadata", "<list>": [...]} */
+	SHAPE_ARRAY					/* a bare array of records */
+} DecodeShape;
+
 typedef struct DecodeState
 {
 	JsonLexContext *lex;
 	RolloutPage *page;
 	RolloutColumn *columns;
 	int			ncolumns;
-	bool		list_mode;
+	DecodeShape shape;
 
 	Frame	   *frames;
 	int			nframes;
@@ -343,8 +351,13 @@ push_frame(DecodeState *ds, bool is_array, int start)
 	if (parent == NULL)
 	{
 		/* the document's root */
-		if (ds->list_mode)
+		if (ds->shape == SHAPE_PAGE)
 			f->role = is_array ? FRAME_SKIP : FRAME_ENVELOPE;
+		else if (ds->shape == SHAPE_ARRAY)
+		{
+			f->role = is_array ? FRAME_LIST : FRAME_SKIP;
+			ds->pending_key = "";
+		}
 		else if (!is_array)
 		{
 			f->role = FRAME_RECORD;
@@ -729,7 +742,7 @@ choose_list(RolloutPage *page, const char *resource)
 
 static void
 decode(RolloutPage *page, RolloutColumn *columns, int ncolumns,
-	   bool list_mode)
+	   DecodeShape shape)
 {
 	DecodeState ds;
 
@@ -747,7 +760,7 @@ decode(RolloutPage *page, RolloutColumn *columns, int ncolumns,
 	ds.page = page;
 	ds.columns = columns;
 	ds.ncolumns = ncolumns;
-	ds.list_mode = list_mode;
+	ds.shape = shape;
 	ds.frames = palloc(sizeof(Frame) * ROLLOUT_MAX_JSON_DEPTH);
 	ds.pool_cap = ncolumns * 4 + 8;
 	ds.pool = palloc(sizeof(Candidate) * ds.pool_cap);
@@ -795,7 +808,7 @@ rollout_decode_page(const char *body, size_t len, const char *label,
 {
 	RolloutPage *page = new_page(body, len, label);
 
-	decode(page, columns, ncolumns, true);
+	decode(page, columns, ncolumns, SHAPE_PAGE);
 	choose_list(page, resource);
 	return page;
 }
@@ -810,7 +823,25 @@ rollout_decode_record(const char *body, size_t len, const char *label,
 {
 	RolloutPage *page = new_page(body, len, label);
 
-	decode(page, columns, ncolumns, false);
+	decode(page, columns, ncolumns, SHAPE_RECORD);
 	page->list_found = true;
+	return page;
+}
+
+/*
+ * Decode a body that is a bare array of records (a list answered without
+ * an envelope, POST /users's [record]): list_found when it is an array,
+ * list_has_nonobject when an element is not an object.
+ */
+RolloutPage *
+rollout_decode_array(const char *body, size_t len, const char *label,
+					 RolloutColumn *columns, int ncolumns)
+{
+	RolloutPage *page = new_page(body, len, label);
+
+	decode(page, columns, ncolumns, SHAPE_ARRAY);
+	page->list_key = "(array)";
+	page->list_found = page->nlists == 1;
+	page->list_has_nonobject = bms_is_member(0, page->nonobject_lists);
 	return page;
 }

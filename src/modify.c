@@ -74,7 +74,9 @@ find_id_attno(Relation rel)
 
 /*
  * UPDATE and DELETE find their rows by the scan; the id column rides along
- * as the row identity "rollout_id".
+ * as the row identity "rollout_id".  A DELETE ... RETURNING on a collection
+ * without GET /{resource}/{id} returns the row the scan read (its list):
+ * the whole row rides along too, as "rollout_row".
  */
 void
 rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
@@ -95,6 +97,13 @@ rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 						 makeVar(rtindex, attno, att->atttypid,
 								 att->atttypmod, att->attcollation, 0),
 						 rtindex, "rollout_id");
+	if (root->parse->commandType == CMD_DELETE &&
+		root->parse->returningList != NIL &&
+		!(rollout_table_endpoint(RelationGetRelid(target_relation))->routes &
+		  ROLLOUT_ROUTE_GET))
+		add_row_identity_var(root,
+							 makeWholeRowVar(target_rte, rtindex, 0, false),
+							 rtindex, "rollout_row");
 }
 
 /*
@@ -148,9 +157,11 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	bool		returning;
 	bool		check_options;
 	bool		retrieve;
-	RolloutOptions *opts;
+	RolloutOptions *opts = rollout_get_options(GetForeignTable(rte->relid)->serverid,
+											   InvalidOid, rte->relid);
 
 	refuse_on_conflict(plan->onConflictAction, rel);
+	rollout_check_modify_route(rel, opts->resource, plan->operation);
 	if (plan->operation == CMD_INSERT)
 	{
 		for (int i = 0; i < desc->natts; i++)
@@ -182,8 +193,6 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 		list_nth(plan->withCheckOptionLists, subplan_index) != NIL;
 	retrieve = must_retrieve(plan->operation, rel->trigdesc, returning,
 							 check_options);
-	opts = rollout_get_options(GetForeignTable(rte->relid)->serverid,
-							   InvalidOid, rte->relid);
 	table_close(rel, NoLock);
 
 	return list_make3(target_attrs, makeInteger(retrieve ? 1 : 0),
@@ -250,6 +259,8 @@ rolloutBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 													  "rollout_id");
 		if (!AttributeNumberIsValid(st->junk_attno))
 			elog(ERROR, "could not find the rollout_id junk column");
+		st->row_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
+													 "rollout_row");
 	}
 	rinfo->ri_FdwState = st;
 }
@@ -331,14 +342,16 @@ remember_id(RolloutModifyState *st, const char *id)
 
 /*
  * Read a write's 2xx answer: the record, a JSON object with an id, or NULL
- * with *problem saying what is wrong with it.  Raises no error of its own:
+ * with *problem saying what is wrong with it.  A collection whose POST
+ * answers an array (POST /users: [record]) answers an array of one record;
+ * any other length leaves unsaid whether the record was created.  Raises no error of its own:
  * the API has acted, and the caller's error must say so.  Errors other than
  * an unreadable body (a cancel, out of memory) pass through, under the
  * caller's error context.
  */
 static RolloutPage *
 read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
-			const char *label, char **problem)
+			const char *label, char **problem, bool *uncertain)
 {
 	MemoryContext old = CurrentMemoryContext;
 	RolloutPage *volatile root = NULL;
@@ -351,9 +364,15 @@ read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
 	PG_TRY();
 	{
 		MemoryContextSwitchTo(st->temp_cxt);
-		root = rollout_decode_record(resp->body, resp->body_len,
-									 psprintf("%s %s", method, label),
-									 st->columns, st->ncolumns);
+		if (strcmp(method, "POST") == 0 &&
+			rollout_endpoint(st->resource)->create_is_array)
+			root = rollout_decode_array(resp->body, resp->body_len,
+										psprintf("%s %s", method, label),
+										st->columns, st->ncolumns);
+		else
+			root = rollout_decode_record(resp->body, resp->body_len,
+										 psprintf("%s %s", method, label),
+										 st->columns, st->ncolumns);
 		MemoryContextSwitchTo(old);
 	}
 	PG_CATCH();
@@ -378,6 +397,20 @@ read_answer(RolloutModifyState *st, RolloutResponse *resp, const char *method,
 	}
 	PG_END_TRY();
 
+	if (root->list_key != NULL && (!root->list_found ||
+									root->list_has_nonobject))
+	{
+		*problem = pstrdup("The answer is JSON but not an array of records.");
+		return NULL;
+	}
+	if (root->list_key != NULL && root->nrecords != 1)
+	{
+		*problem = psprintf("The answer is an array of %d records where one was expected.",
+							root->nrecords);
+		if (uncertain != NULL)
+			*uncertain = true;
+		return NULL;
+	}
 	if (root->nrecords != 1)
 	{
 		*problem = pstrdup("The answer is JSON but not an object.");
@@ -424,6 +457,8 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 	int			failed = -1;
 	int			created = 0;
 	int			unreadable = 0;
+	int			uncertain = 0;
+	char	   *uncertain_why = NULL;
 	ErrorContextCallback errcb;
 
 	MemoryContextReset(st->temp_cxt);
@@ -461,11 +496,21 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 	for (int i = 0; i < n; i++)
 	{
 		char	   *why;
+		bool		unsure = false;
 
 		if (jobs[i].failure != ROLLOUT_FAIL_NONE ||
 			jobs[i].resp.status < 200 || jobs[i].resp.status > 299)
 			continue;
-		records[i] = read_answer(st, &jobs[i].resp, "POST", label, &why);
+		records[i] = read_answer(st, &jobs[i].resp, "POST", label, &why,
+								 &unsure);
+		if (unsure)
+		{
+			/* not known to be created: said of as a request sent */
+			st->acted--;
+			uncertain++;
+			uncertain_why = why;
+			continue;
+		}
 		if (records[i] == NULL)
 		{
 			unreadable++;
@@ -479,6 +524,16 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 		rollout_api_raise_failure(st->opts, &jobs[failed]);
 		rollout_check_status(jobs[failed].method, jobs[failed].label,
 							 &jobs[failed].resp);
+	}
+	if (uncertain > 0)
+	{
+		st->in_flight = uncertain;
+		ereport(ERROR,
+				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
+				 errmsg("Rollout's answer to POST %s does not say which record it created",
+						label),
+				 errdetail_internal("%s", uncertain_why),
+				 errhint("Rollout may have created the record: check the CRM before running the statement again.")));
 	}
 	if (unreadable > 0)
 	{
@@ -630,7 +685,7 @@ rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	if (st->retrieve)
 	{
 		record = read_answer(st, &resp, "PUT",
-							 psprintf("/%s/%s", st->resource, id), &problem);
+							 psprintf("/%s/%s", st->resource, id), &problem, NULL);
 		if (record == NULL)
 			ereport(ERROR,
 					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
@@ -644,6 +699,33 @@ rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	return slot;
 }
 
+/*
+ * Fill a DELETE's slot with the row the scan read (the "rollout_row" junk
+ * column): the record as it was, for a collection without GET by id.
+ */
+static void
+row_as_read(RolloutModifyState *st, TupleTableSlot *slot,
+			TupleTableSlot *planSlot)
+{
+	bool		isnull;
+	Datum		row = ExecGetJunkAttribute(planSlot, st->row_attno, &isnull);
+	HeapTupleHeader header;
+	HeapTupleData tuple;
+
+	ExecClearTuple(slot);
+	if (isnull)
+		return;					/* the executor makes it a row of NULLs */
+	header = DatumGetHeapTupleHeader(row);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = RelationGetRelid(st->rel);
+	tuple.t_data = header;
+	heap_deform_tuple(&tuple, slot->tts_tupleDescriptor, slot->tts_values,
+					  slot->tts_isnull);
+	ExecStoreVirtualTuple(slot);
+	ExecMaterializeSlot(slot);
+}
+
 TupleTableSlot *
 rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 						 TupleTableSlot *slot, TupleTableSlot *planSlot)
@@ -654,7 +736,9 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	char	   *id = begin_row(st, planSlot, &old, &errcb);
 	RolloutResponse resp;
 
-	if (st->retrieve)
+	if (st->retrieve && AttributeNumberIsValid(st->row_attno))
+		row_as_read(st, slot, planSlot);
+	else if (st->retrieve)
 	{
 		/* the deleted record, as it was: DELETE answers only [] */
 		RolloutPage *record;
@@ -667,7 +751,7 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 			return NULL;
 		}
 		record = read_answer(st, &resp, "GET",
-							 psprintf("/%s/%s", st->resource, id), &problem);
+							 psprintf("/%s/%s", st->resource, id), &problem, NULL);
 		if (record == NULL)
 			ereport(ERROR,
 					(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
@@ -691,10 +775,11 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	return slot;
 }
 
+/* What the table's collection allows (endpoint.c). */
 int
 rolloutIsForeignRelUpdatable(Relation rel)
 {
-	return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
+	return rollout_endpoint_updatable(rollout_table_endpoint(RelationGetRelid(rel)));
 }
 
 void
@@ -729,7 +814,8 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			break;
 		case CMD_DELETE:
 			ExplainPropertyText("Rollout Request",
-								retrieve ?
+								retrieve &&
+								rollout_endpoint_has(resource, ROLLOUT_ROUTE_GET) ?
 								psprintf("GET /%s/{id}, then DELETE /%s/{id}",
 										 resource, resource) :
 								psprintf("DELETE /%s/{id}", resource), es);

@@ -2,7 +2,8 @@
  *
  * pushdown.c
  *		  Which WHERE conditions a request can answer: id = v becomes
- *		  GET /{resource}/{id}, id = ANY(array) several of them, and the
+ *		  GET /{resource}/{id}, id = ANY(array) several of them (where the
+ *		  collection has that route; else the list is read), and the
  *		  documented filter forms become query parameters of the list
  *		  request:
  *
@@ -37,6 +38,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
+#include "rewrite/rewriteManip.h"
 #include "utils/jsonb.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -104,10 +106,10 @@ is_equality(Oid opno, Oid type)
 		get_op_opfamily_strategy(opno, tce->btree_opf) == BTEqualStrategyNumber;
 }
 
-/* id = value (either side): the value, or NULL. */
+/* column = value (either side), the column reading key: the value, or NULL. */
 static Expr *
-match_id_equality(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
-				  Expr *clause)
+match_key_equality(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+				   Expr *clause, const char *key)
 {
 	OpExpr	   *op;
 	Expr	   *left;
@@ -118,18 +120,26 @@ match_id_equality(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	op = (OpExpr *) clause;
 	left = linitial(op->args);
 	right = lsecond(op->args);
-	if (is_column(baserel, relid, right, "id"))
+	if (is_column(baserel, relid, right, key))
 	{
 		Expr	   *tmp = left;
 
 		left = right;
 		right = tmp;
 	}
-	if (!is_column(baserel, relid, left, "id") ||
+	if (!is_column(baserel, relid, left, key) ||
 		!is_equality(op->opno, exprType((Node *) strip_relabel(left))) ||
 		!pushable_value(root, baserel, right))
 		return NULL;
 	return right;
+}
+
+/* id = value (either side): the value, or NULL. */
+static Expr *
+match_id_equality(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+				  Expr *clause)
+{
+	return match_key_equality(root, baserel, relid, clause, "id");
 }
 
 /* id = ANY (array): the array, or NULL. */
@@ -215,6 +225,13 @@ match_contact(Oid relid, RelOptInfo *baserel, Expr *clause, const char *key)
 	return result;
 }
 
+/* Does the table's collection answer GET /{resource}/{id}? */
+static bool
+has_get_by_id(Oid relid)
+{
+	return (rollout_table_endpoint(relid)->routes & ROLLOUT_ROUTE_GET) != 0;
+}
+
 /*
  * Sort the clauses (RestrictInfos) of a scan into what the request answers.
  * The id forms win over the list filters; one value per filter.
@@ -227,12 +244,14 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	bool		has_tags = false;
 	bool		has_email = false;
 	bool		has_phone = false;
+	const char *required = rollout_table_endpoint(relid)->required_param;
 	List	   *filtered = NIL;
 
 	memset(pd, 0, sizeof(RolloutPushdown));
 	pd->mode = ROLLOUT_SCAN_LIST;
 
-	foreach(lc, clauses)
+	/* without GET /{resource}/{id}, ids are read through the list */
+	foreach(lc, has_get_by_id(relid) ? clauses : NIL)
 	{
 		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
 		Expr	   *value;
@@ -264,7 +283,15 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 		Expr	   *value;
 		const char *name = NULL;
 
-		if (!has_tags && (value = match_tag(root, baserel, relid, clause)))
+		/* the query parameter the list requires: <its column> = value */
+		if (required != NULL &&
+			(value = match_key_equality(root, baserel, relid, clause,
+										required)) != NULL)
+		{
+			name = required;
+			required = NULL;
+		}
+		else if (!has_tags && (value = match_tag(root, baserel, relid, clause)))
 		{
 			has_tags = true;
 			name = "tags";
@@ -314,6 +341,11 @@ rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	Relation	rel = RelationIdGetRelation(relid);
 	TupleDesc	desc = RelationGetDescr(rel);
 
+	if (!has_get_by_id(relid))
+	{
+		RelationClose(rel);
+		return NIL;				/* a list per outer row: never cheaper */
+	}
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -416,17 +448,30 @@ rollout_describe_request(RolloutPushdown *pd, const char *resource,
 			appendStringInfo(&buf, "GET /%s/{id} for each id", resource);
 			break;
 		case ROLLOUT_SCAN_LIST:
-			appendStringInfo(&buf, "GET /%s?limit=%d", resource, page_size);
+			/* a list answered by a bare array is not paged: no limit */
+			if (rollout_endpoint(resource)->list_is_array)
+				appendStringInfo(&buf, "GET /%s?", resource);
+			else
+				appendStringInfo(&buf, "GET /%s?limit=%d&", resource, page_size);
 			forboth(name, pd->filter_names, value, pd->filter_values)
 			{
 				Expr	   *v = lfirst(value);
 
 				if (IsA(v, Const) && !((Const *) v)->constisnull)
-					appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
-									 rollout_escape(TextDatumGetCString(((Const *) v)->constvalue)));
+				{
+					Oid			typoutput;
+					bool		varlena;
+
+					getTypeOutputInfo(((Const *) v)->consttype, &typoutput,
+									  &varlena);
+					appendStringInfo(&buf, "%s=%s&", strVal(lfirst(name)),
+									 rollout_escape(OidOutputFunctionCall(typoutput,
+																		  ((Const *) v)->constvalue)));
+				}
 				else
-					appendStringInfo(&buf, "&%s={value}", strVal(lfirst(name)));
+					appendStringInfo(&buf, "%s={value}&", strVal(lfirst(name)));
 			}
+			buf.data[--buf.len] = '\0';	/* the last '&' or '?' */
 			break;
 	}
 	return buf.data;
@@ -449,8 +494,13 @@ rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 		if (buf.len > 0)
 			appendStringInfoString(&buf, " AND ");
 		if (bms_is_subset(pull_varnos(root, clause), baserel->relids))
+		{
+			/* the context knows the table as range table entry 1 */
+			clause = copyObject(clause);
+			ChangeVarNodes(clause, baserel->relid, 1, 0);
 			appendStringInfoString(&buf,
 								   deparse_expression(clause, context, false, false));
+		}
 		else
 			appendStringInfoString(&buf, "id = (the outer row's value)");
 	}

@@ -196,6 +196,9 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	int64		limit;
 
 	rollout_classify_clauses(root, baserel, foreigntableid, scan_clauses, &pd);
+	if (pd.mode == ROLLOUT_SCAN_LIST)
+		rollout_check_required_filter(foreigntableid, info->opts->resource,
+									  pd.filter_names);
 	local = extract_actual_clauses(scan_clauses, false);
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
@@ -324,10 +327,15 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
-/* The "&name=value" parameters of the list filters, evaluated. */
+/*
+ * The "&name=value" parameters of the list filters, evaluated; *asked, the
+ * value of the parameter the list requires (or NULL).
+ */
 static char *
-filter_query(RolloutScanState *st, ExprContext *econtext)
+filter_query(RolloutScanState *st, ExprContext *econtext, char **asked)
 {
+	const char *required = rollout_endpoint(st->scan->resource)->required_param;
+
 	StringInfoData buf;
 	ListCell   *name;
 	ListCell   *state;
@@ -341,6 +349,8 @@ filter_query(RolloutScanState *st, ExprContext *econtext)
 		/* a NULL value matches nothing: the local check will say so */
 		if (isnull)
 			value = "";
+		if (required != NULL && strcmp(strVal(lfirst(name)), required) == 0)
+			*asked = value;
 		appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
 						 rollout_escape(value));
 	}
@@ -399,8 +409,14 @@ rolloutIterateForeignScan(ForeignScanState *node)
 
 	if (!st->started)
 	{
+		char	   *asked = NULL;
+
 		if (st->mode == ROLLOUT_SCAN_LIST)
-			rollout_scan_list(st->scan, filter_query(st, econtext));
+		{
+			char	   *query = filter_query(st, econtext, &asked);
+
+			rollout_scan_list(st->scan, query, asked);
+		}
 		else
 			rollout_scan_ids(st->scan, scan_ids(st, econtext));
 		st->started = true;
@@ -496,7 +512,8 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
 							   opts->resource, opts->page_size, 1, cxt);
 	scan->max_pages = 10;
-	rollout_scan_list(scan, "");
+	rollout_check_required_filter(relid, opts->resource, NIL);
+	rollout_scan_list(scan, "", NULL);
 	while (n < targrows && rollout_scan_next(scan, slot, row_cxt))
 		rows[n++] = heap_form_tuple(desc, slot->tts_values, slot->tts_isnull);
 

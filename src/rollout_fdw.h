@@ -383,6 +383,7 @@ typedef struct RolloutScan
 	bool		by_ids;
 	List	   *ids;			/* by ids: the ids, as text */
 	const char *filter_query;	/* list: "&name=value..." */
+	const char *asked_value;	/* list: its required parameter's value */
 
 	/* where it stands */
 	RolloutPage **wave;			/* the pages of the last requests */
@@ -437,6 +438,7 @@ typedef struct RolloutModifyState
 	RolloutColumn *columns;		/* every live column, for bodies and RETURNING */
 	AttrNumber	id_attno;		/* the table's id column, or 0 */
 	AttrNumber	junk_attno;		/* rollout_id in the subplan's output */
+	AttrNumber	row_attno;		/* rollout_row (the row the scan read), or 0 */
 	MemoryContext temp_cxt;		/* reset per row or batch */
 
 	/* rows this statement acted on, for the error of a later failure */
@@ -483,6 +485,12 @@ extern void rollout_curl_init(void);
 /* in endpoint.c */
 extern const RolloutEndpoint *rollout_endpoint(const char *resource);
 extern bool rollout_endpoint_has(const char *resource, int routes);
+extern const RolloutEndpoint *rollout_table_endpoint(Oid relid);
+extern int	rollout_endpoint_updatable(const RolloutEndpoint *endpoint);
+extern void rollout_check_modify_route(Relation rel, const char *resource,
+									   CmdType operation);
+extern void rollout_check_required_filter(Oid relid, const char *resource,
+										  List *filter_names);
 
 /* in ratelimit.c */
 extern void rollout_limiter_init(void);
@@ -556,6 +564,10 @@ extern RolloutPage *rollout_decode_record(const char *body, size_t len,
 										  const char *label,
 										  RolloutColumn *columns,
 										  int ncolumns);
+extern RolloutPage *rollout_decode_array(const char *body, size_t len,
+										 const char *label,
+										 RolloutColumn *columns,
+										 int ncolumns);
 
 /* in jsonvalue.c */
 extern char *rollout_json_unescape(const char *raw, int len,
@@ -592,7 +604,8 @@ extern RolloutScan *rollout_scan_create(Relation rel, RolloutOptions *opts,
 										RolloutColumn *columns, int ncolumns,
 										const char *resource, int page_size,
 										int concurrency, MemoryContext parent);
-extern void rollout_scan_list(RolloutScan *s, const char *filter_query);
+extern void rollout_scan_list(RolloutScan *s, const char *filter_query,
+							  const char *asked_value);
 extern void rollout_scan_ids(RolloutScan *s, List *ids);
 extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 							  MemoryContext row_cxt);

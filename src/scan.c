@@ -382,6 +382,38 @@ offset_paging_possible(RolloutScan *s, RolloutPage *page, int64 total,
 	return true;
 }
 
+/*
+ * A list answered by a bare array (GET /metadata/transactions/create?...):
+ * one request, not paged; the array of objects is its whole contract.
+ */
+static void
+fetch_array_list(RolloutScan *s)
+{
+	const char *query = s->filter_query[0] == '&' ? s->filter_query + 1 :
+		s->filter_query;
+	char	   *path = psprintf("/%s%s%s", s->resource, query[0] ? "?" : "",
+								query);
+	RolloutApiJob job = {0};
+	RolloutPage *page;
+
+	job.method = "GET";
+	job.url = psprintf("%s%s", s->opts->api_url, path);
+	job.label = path;
+	run_jobs(s, &job, 1);
+	rollout_check_status("GET", path, &job.resp);
+	page = rollout_decode_array(job.resp.body, job.resp.body_len,
+								psprintf("GET %s", path), s->columns,
+								s->ncolumns);
+	if (!page->list_found)
+		contract_error(path, "the body is not a JSON array");
+	if (page->list_has_nonobject)
+		contract_error(path, "a record is not a JSON object");
+	s->list_pages++;
+	s->rows_seen += page->nrecords;
+	s->done = true;
+	add_page(s, page);
+}
+
 /* GET /{resource}?limit=N[&filters][&next=cursor]: one page of a list. */
 static void
 fetch_list_page(RolloutScan *s)
@@ -721,14 +753,21 @@ restart(RolloutScan *s)
 	s->ids = NIL;
 	s->by_ids = false;
 	s->filter_query = "";
+	s->asked_value = NULL;
 }
 
-/* (Re)start as a list scan; filter_query is "&name=value..." or "". */
+/*
+ * (Re)start as a list scan; filter_query is "&name=value..." or "", and
+ * asked_value the value of the list's required parameter in it (or NULL).
+ */
 void
-rollout_scan_list(RolloutScan *s, const char *filter_query)
+rollout_scan_list(RolloutScan *s, const char *filter_query,
+				  const char *asked_value)
 {
 	restart(s);
 	s->filter_query = MemoryContextStrdup(s->scan_cxt, filter_query);
+	if (asked_value != NULL)
+		s->asked_value = MemoryContextStrdup(s->scan_cxt, asked_value);
 }
 
 /*
@@ -757,6 +796,50 @@ rollout_scan_ids(RolloutScan *s, List *ids)
 	MemoryContextSwitchTo(old);
 }
 
+/* Does the column read the record's key (a one-key field, or by default)? */
+static bool
+column_reads_key(RolloutColumn *col, const char *key)
+{
+	if (col->whole_record)
+		return false;
+	if (col->path != NIL)
+		return list_length(col->path) == 1 &&
+			strcmp(strVal(linitial(col->path)), key) == 0;
+	return strcmp(col->key_exact, key) == 0 ||
+		(col->key_camel != NULL && strcmp(col->key_camel, key) == 0);
+}
+
+/*
+ * The records of a list that requires a query parameter may not repeat it
+ * (GET /metadata/transactions/create?transactionType=purchase answers
+ * fields without a transactionType): a scalar column reading that key
+ * shows the value asked for where the record has none.
+ */
+static void
+fill_asked_value(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
+{
+	const char *key = rollout_endpoint(s->resource)->required_param;
+
+	if (key == NULL)
+		return;
+	for (int i = 0; i < s->ncolumns; i++)
+	{
+		RolloutColumn *col = &s->columns[i];
+		MemoryContext old;
+
+		if (!slot->tts_isnull[col->attnum - 1] ||
+			col->kind == ROLLOUT_CONV_JSON || col->kind == ROLLOUT_CONV_ARRAY ||
+			!column_reads_key(col, key))
+			continue;
+		old = MemoryContextSwitchTo(row_cxt);
+		slot->tts_values[col->attnum - 1] =
+			InputFunctionCall(&col->infunc, unconstify(char *, s->asked_value),
+							  col->ioparam, col->typmod);
+		slot->tts_isnull[col->attnum - 1] = false;
+		MemoryContextSwitchTo(old);
+	}
+}
+
 /*
  * Store the next record in slot (its values in row_cxt, reset here);
  * false at the end.
@@ -778,6 +861,8 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 				s->rows_returned++;
 				rollout_store_record(slot, page, s->cur_rec++, s->rel,
 									 s->columns, s->ncolumns, row_cxt);
+				if (s->asked_value != NULL)
+					fill_asked_value(s, slot, row_cxt);
 				return true;
 			}
 			s->cur_page++;
@@ -799,6 +884,8 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 			fetch_by_ids(s);
 		else if (s->offset_paging)
 			fetch_offset_pages(s);
+		else if (rollout_endpoint(s->resource)->list_is_array)
+			fetch_array_list(s);
 		else
 			fetch_list_page(s);
 		MemoryContextSwitchTo(old);

@@ -165,6 +165,99 @@ COLLECTIONS = {c.path: c for c in (
 
 
 # ---------------------------------------------------------------------------------------------
+# Routes: exactly those of Rollout's OpenAPI snapshot (api/rollout-crm-openapi.json). A path
+# the snapshot lacks is 404, a method its path lacks 405; a create must carry the fields its
+# request schema requires and answers the full record its response schema describes.
+# ---------------------------------------------------------------------------------------------
+
+SNAPSHOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "api",
+                        "rollout-crm-openapi.json")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+# GET /textMessages needs personId: Rollout's own client code says so (ROLLOUT_API.md
+# section 10); the snapshot lists only next/offset/limit (scripts/gen_crm_endpoints.py).
+LIST_REQUIRED_BEYOND_SNAPSHOT = {"textMessages": ("personId",)}
+# POST /appointments answers a missing field with 422 and errors[] (ROLLOUT_API.md)
+CREATE_422 = ("appointments",)
+# GET /metadata/transactions/create: the transaction fields of each transactionType
+TRANSACTION_FIELDS = {
+    "purchase": [
+        {"name": "closeDate", "originalName": "Close Date", "description": "Expected closing date",
+         "config": {"type": "date", "required": True}},
+        {"name": "price", "originalName": "Price", "description": "Purchase price",
+         "config": {"type": "number", "required": True}},
+        {"name": "stage", "originalName": "Stage", "description": "Deal stage",
+         "config": {"type": "dropdown", "required": False},
+         "options": [{"label": "Under contract", "value": "under_contract"},
+                     {"label": "Closed", "value": "closed"}]},
+    ],
+    "listing": [
+        {"name": "listPrice", "originalName": "List Price", "description": "Asking price",
+         "config": {"type": "number", "required": True}},
+        {"name": "listDate", "originalName": "List Date", "description": "Date listed",
+         "config": {"type": "date", "required": False}},
+    ],
+}
+
+
+def json_schema(op, status=None):
+    """The JSON schema of an operation's request body (status None) or of a response."""
+    part = op.get("requestBody", {}) if status is None else op.get("responses", {}).get(status, {})
+    return part.get("content", {}).get("application/json", {}).get("schema", {}) or {}
+
+
+def load_routes(path=SNAPSHOT):
+    """[(template segments, {METHOD: operation})] of every path of the snapshot."""
+    with open(path) as f:
+        spec = json.load(f)
+    return [(template.strip("/").split("/"),
+             {m.upper(): op for m, op in ops.items() if m in HTTP_METHODS})
+            for template, ops in spec["paths"].items()]
+
+
+ROUTES = load_routes()
+
+
+def match_route(segments):
+    """(template, {METHOD: operation}, {name: value}) for /api/... segments, or None."""
+    if segments[:1] != ["api"] or any(part == "" for part in segments[1:]):
+        return None
+    for template, ops in ROUTES:
+        if len(template) != len(segments) - 1:
+            continue
+        bound = {}
+        for want, got in zip(template, segments[1:]):
+            if want.startswith("{") and want.endswith("}"):
+                bound[want[1:-1]] = got
+            elif want != got:
+                break
+        else:
+            return "/" + "/".join(template), ops, bound
+    return None
+
+
+def list_required(template, op):
+    """The query parameters a list request must carry."""
+    names = [p["name"] for p in op.get("parameters", []) if p.get("required")]
+    return tuple(names) + LIST_REQUIRED_BEYOND_SNAPSHOT.get(template.lstrip("/"), ())
+
+
+def missing_fields(op, fields):
+    """The fields the request schema requires that the body lacks (null or "" count as lacking)."""
+    return [name for name in json_schema(op).get("required", [])
+            if fields.get(name) is None or fields.get(name) == ""]
+
+
+def full_record(op, status, record):
+    """The record with every property of the response schema, absent ones null."""
+    schema = json_schema(op, status)
+    if schema.get("type") == "array":
+        schema = schema.get("items", {})
+    for name in schema.get("properties", {}):
+        record.setdefault(name, None)
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
 # Store: the records of one collection of one credential, in list order
 # ---------------------------------------------------------------------------------------------
 
@@ -345,11 +438,12 @@ def build_stores(dataset, people, seed):
 
 
 class ApiError(Exception):
-    def __init__(self, status, message, headers=None):
+    def __init__(self, status, message, headers=None, payload=None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.payload = payload  # a body other than {"errorMessage": message}
 
 
 class Response:
@@ -799,15 +893,23 @@ def find(store, collection, item_id):
     return pos
 
 
-def check_required(collection, fields):
+def check_required(collection, fields, op):
     for name in collection.required:
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise ApiError(400, " and ".join(collection.required) + " are required")
+    missing = missing_fields(op, fields)
+    if missing and collection.path in CREATE_422:
+        raise ApiError(422, "validation failed", payload={"errors": [
+            {"path": f"/{name}", "message": f"must have required property '{name}'"}
+            for name in missing]})
+    if missing:
+        raise ApiError(400, " and ".join(missing) + (" is" if len(missing) == 1 else " are")
+                       + " required")
 
 
-def create_response(store, collection, req):
+def create_response(store, collection, req, op):
     fields = parse_object(req.body)
-    check_required(collection, fields)
+    check_required(collection, fields, op)
     record = {"id": store.new_id()}
     record.update((key, value) for key, value in fields.items()
                   if key != "id" and key not in WRITE_ONLY.get(collection.path, ()))
@@ -816,7 +918,10 @@ def create_response(store, collection, req):
     for key, value in collection.defaults.items():
         record.setdefault(key, copy.deepcopy(value))
     record["created"] = record["updated"] = iso_z(time.time())
+    full_record(op, "201", record)
     store.append(record)
+    if json_schema(op, "201").get("type") == "array":
+        return Response(201, [record])  # POST /users answers [record]
     return Response(201, record)
 
 
@@ -858,6 +963,14 @@ def credentials_response(req, sub):
     return Response(200, copy.deepcopy(creds))
 
 
+def transactions_response(req, op):
+    """GET /metadata/transactions/create: a bare array, unpaged."""
+    kind = first_param(req.params, "transactionType")
+    if kind not in TRANSACTION_FIELDS:
+        raise ApiError(400, "transactionType must be purchase or listing")
+    return Response(200, copy.deepcopy(TRANSACTION_FIELDS[kind]))
+
+
 def tags_response(store, collection, req, item_id, apply):
     """POST /people/{id}/tags/apply|delete {"tags": [...]}."""
     pos = find(store, collection, item_id)
@@ -887,49 +1000,26 @@ def members_response(store, collection, req, item_id):
     return Response(200, [])
 
 
-# the snapshot's routes beyond /{collection}[/{id}]: (collection, suffix) -> methods
-SUB_ROUTES = {("people", ("tags", "apply")): ["POST"], ("people", ("tags", "delete")): ["POST"],
-              ("lists", ("people",)): ["POST", "DELETE"]}
-
-
-def sub_route_response(state, req, segments, auth):
-    """/api/people/{id}/tags/apply|delete and /api/lists/{id}/people, or None."""
-    if segments[:1] != ["api"] or len(segments) < 4:
-        return None
-    methods = SUB_ROUTES.get((segments[1], tuple(segments[3:])))
-    if methods is None:
-        return None
-    if req.method not in methods:
-        return method_not_allowed(methods)
-    if state.credential_problem(auth.sub, req.cred):
-        return error(403, FORBIDDEN_MESSAGE)
-    if state.not_ready():
-        return error(409, NOT_READY_MESSAGE)
-    collection = COLLECTIONS[segments[1]]
-    with state.lock:
-        store = state.store(req.cred, collection.path)
-        if segments[1] == "lists":
-            return members_response(store, collection, req, segments[2])
-        return tags_response(store, collection, req, segments[2], segments[4] == "apply")
-
-
-def resolve(segments):
-    """(collection, item id or None) for /api/<collection>[/<id>] segments, or None."""
-    if segments[:1] != ["api"] or len(segments) not in (2, 3):
-        return None
-    collection = COLLECTIONS.get(segments[1])
-    if collection is None or (len(segments) == 3 and segments[2] == ""):
-        return None
-    return collection, (segments[2] if len(segments) == 3 else None)
-
-
-def collection_response(state, req, collection, item_id):
+def collection_response(state, req, template, op, bound):
+    """The answer of the snapshot route template (method already allowed)."""
+    parts = template.strip("/").split("/")
+    if template == "/metadata/transactions/create":
+        return transactions_response(req, op)
+    collection = COLLECTIONS[parts[0]]
     store = state.store(req.cred, collection.path)
-    if item_id is None and req.method == "GET":
+    item_id = bound.get("id")
+    if len(parts) == 1 and req.method == "GET":
+        for name in list_required(template, op):
+            if not first_param(req.params, name):
+                raise ApiError(400, f"{name} is required")
         state.churn(store, collection)
         return list_response(store, collection, req, state.paging)
-    if item_id is None:
-        return create_response(store, collection, req)
+    if len(parts) == 1:
+        return create_response(store, collection, req, op)
+    if parts[2:] == ["tags", "apply"] or parts[2:] == ["tags", "delete"]:
+        return tags_response(store, collection, req, item_id, parts[3] == "apply")
+    if parts[2:] == ["people"]:
+        return members_response(store, collection, req, item_id)
     if req.method == "GET":
         return Response(200, store.record_at(find(store, collection, item_id)))
     if req.method == "PUT":
@@ -950,22 +1040,18 @@ def api_response(state, req, auth):
         if req.method != "GET":
             return method_not_allowed(["GET"])
         return credentials_response(req, auth.sub)
-    sub = sub_route_response(state, req, segments, auth)
-    if sub is not None:
-        return sub
-    route = resolve(segments)
+    route = match_route(segments)
     if route is None:
         return error(404, "Not found")
-    collection, item_id = route
-    allowed = ["GET", "POST"] if item_id is None else ["GET", "PUT", "DELETE"]
-    if req.method not in allowed:
-        return method_not_allowed(allowed)
+    template, ops, bound = route
+    if req.method not in ops:
+        return method_not_allowed(list(ops))
     if state.credential_problem(auth.sub, req.cred):
         return error(403, FORBIDDEN_MESSAGE)
     if state.not_ready():
         return error(409, NOT_READY_MESSAGE)
     with state.lock:
-        return collection_response(state, req, collection, item_id)
+        return collection_response(state, req, template, ops[req.method], bound)
 
 
 def with_list_fault(response, rule):
@@ -1240,6 +1326,8 @@ def guarded(produce, *args):
     try:
         return produce(*args)
     except ApiError as exc:
+        if exc.payload is not None:
+            return Response(exc.status, exc.payload, headers=exc.headers)
         return error(exc.status, exc.message, exc.headers)
     except Exception:  # an emulator bug must not take the connection down silently
         traceback.print_exc(file=sys.stderr)

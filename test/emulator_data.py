@@ -361,13 +361,11 @@ def make_tasks(style, seed, person_ids):
 
 
 def make_text_messages(style, seed, person_ids):
-    return [{
-        "id": record_id(style, seed, "textMessages", i), "personId": person_ref(person_ids, i),
-        "userId": record_id(style, seed, "users", 0), "message": f"Hello again ({i + 1})",
-        "isIncoming": i % 2 == 0, "status": "Delivered", "toNumber": "7185550166",
-        "fromNumber": "2125551001", "externalLabel": None, "externalUrl": None,
-        "sent": iso_z(BASE_EPOCH + 300 * i),
-    } for i in range(3)]
+    return [dict(common(style, seed, "textMessages", i, 1100),
+                 personId=person_ref(person_ids, i), userId=record_id(style, seed, "users", 0),
+                 message=f"Hello again ({i + 1})", isIncoming=i % 2 == 0, status="Delivered",
+                 toNumber="7185550166", fromNumber="2125551001", externalLabel=None,
+                 externalUrl=None, sent=iso_z(BASE_EPOCH + 300 * i)) for i in range(3)]
 
 
 def common(style, seed, path, i, number):

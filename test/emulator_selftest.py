@@ -489,8 +489,9 @@ def test_writes(emu):
 
 def test_other_collections(emu):
     for path, key in (("users", "users"), ("notes", "notes"), ("tasks", "tasks"),
-                      ("textMessages", "textmessages")):
+                      ("textMessages?personId=11", "textmessages")):
         data = emu.call("GET", f"/api/{path}").json or {}
+        path = path.partition("?")[0]
         items = data.get(key) or []
         check(f"{path}: list key {key}", len(items) > 0
               and data["_metadata"]["collection"] == key, data)
@@ -515,6 +516,136 @@ def test_other_collections(emu):
     team = emu.call("POST", "/api/teams", {"name": "Closers", "zip": "10001"})
     check("teams: create accepts request-only fields, answers without them",
           team.status == 201 and "name" not in team.json and "zip" not in team.json, team)
+
+
+# ---------------------------------------------------------------------------------------------
+# The routes of the OpenAPI snapshot, and only those
+# ---------------------------------------------------------------------------------------------
+
+SNAPSHOT = os.path.join(HERE, os.pardir, "api", "rollout-crm-openapi.json")
+SNAPSHOT_METHODS = ("GET", "POST", "PUT", "DELETE")
+PROBED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def snapshot_paths():
+    """{path template: {METHOD: operation}} of the snapshot."""
+    spec = json.load(open(SNAPSHOT))
+    return {path: {m.upper(): op for m, op in ops.items() if m.upper() in PROBED_METHODS}
+            for path, ops in spec["paths"].items()}
+
+
+def request_schema(op):
+    return (op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            .get("schema", {}) or {})
+
+
+def response_schema(op, status):
+    return (op.get("responses", {}).get(status, {}).get("content", {})
+            .get("application/json", {}).get("schema", {}) or {})
+
+
+def sample_body(op):
+    """A body carrying every required field of the request schema, typed as it says."""
+    samples = {"string": "x", "number": 1, "integer": 1, "boolean": False, "array": [],
+               "object": {}}
+    schema = request_schema(op)
+    body = {}
+    for name in schema.get("required", []):
+        prop = schema.get("properties", {}).get(name, {})
+        kind = prop.get("type") or next((alt.get("type") for alt in prop.get("anyOf", [])
+                                         if alt.get("type") not in (None, "null")), "string")
+        body[name] = samples.get(kind, "x")
+    return body
+
+
+def concrete(emu, template):
+    """The template with {id} replaced by an existing record's id."""
+    if "{id}" not in template:
+        return template
+    collection = template.split("/")[1]
+    query = "?personId=11" if collection == "textMessages" else ""
+    listing = emu.call("GET", f"/api/{collection}{query}").json or {}
+    key = listing.get("_metadata", {}).get("collection")
+    ident = (listing.get(key) or [{}])[0].get("id")
+    return template.replace("{id}", urllib.parse.quote(str(ident), safe=""))
+
+
+def test_snapshot_routes(emu):
+    paths = snapshot_paths()
+    # every route of the snapshot is answered (DELETE last: the record must exist for the rest)
+    for method in ("GET", "PUT", "POST", "DELETE"):
+        for template, ops in paths.items():
+            if method not in ops:
+                continue
+            emu.admin("POST", "reset")
+            path = concrete(emu, template)
+            query = {"/textMessages": "?personId=11",
+                     "/metadata/transactions/create": "?transactionType=purchase"}
+            path += query.get(template, "") if method == "GET" else ""
+            body = sample_body(ops[method]) if method in ("POST", "PUT") or \
+                template.endswith("/people") else None
+            reply = emu.call(method, f"/api{path}", body)
+            check(f"snapshot route {method} {template} answered", 200 <= reply.status < 300,
+                  reply)
+            want = response_schema(ops[method], "201" if reply.status == 201 else "200")
+            if want.get("type") == "array":
+                check(f"{method} {template}: an array as the snapshot says",
+                      isinstance(reply.json, list), reply)
+            elif want.get("type") == "object" and want.get("required") and \
+                    not template.startswith("/people"):  # person 11 is a live capture
+                record = reply.json if isinstance(reply.json, dict) else {}
+                missing = [k for k in want["required"]
+                           if k not in record and k not in ("_metadata",)]
+                check(f"{method} {template}: every required key of the snapshot", not missing,
+                      missing)
+    # every other method of a snapshot path is 405 with Allow, any other path 404
+    emu.admin("POST", "reset")
+    for template, ops in paths.items():
+        path = concrete(emu, template)
+        for method in PROBED_METHODS:
+            if method in ops:
+                continue
+            reply = emu.call(method, f"/api{path}", {} if method != "GET" else None)
+            check(f"{method} {template} not in the snapshot -> 405", reply.status == 405
+                  and set(reply.headers.get("Allow", "").split(", ")) == set(ops), reply)
+    for path in ("/api/metadata", "/api/metadata/transactions", "/api/people/11/tags",
+                 "/api/people/11/tags/apply/x", "/api/lists/80/people/11",
+                 "/api/webhooks/1/x", "/api/credentials/x"):
+        check(f"{path} not in the snapshot -> 404", emu.call("GET", path).status == 404)
+    # the routes the issue names, by their answers
+    check("GET /webhooks/{id} -> 405", emu.call("GET", "/api/webhooks/1").status == 405)
+    for method in ("PUT", "DELETE"):
+        reply = emu.call(method, "/api/emailMessages/1200", {} if method == "PUT" else None)
+        check(f"{method} /emailMessages/{{id}} -> 405", reply.status == 405, reply)
+    user = {"email": "u@example.com", "firstName": "U", "lastName": "V", "phone": "1",
+            "role": "Agent", "status": "Active", "username": "uv", "type": "user",
+            "address": "1 Main St"}
+    created = emu.call("POST", "/api/users", user)
+    check("POST /users -> 201 [record]", created.status == 201 and isinstance(created.json, list)
+          and len(created.json) == 1 and created.json[0].get("email") == "u@example.com"
+          and "timezone" in created.json[0], created)
+    short = emu.call("POST", "/api/users", {"firstName": "U"})
+    check("POST /users without its required fields -> 400", short.status == 400
+          and "email" in error_message(short), short)
+    appointment = emu.call("POST", "/api/appointments", {"title": "T"})
+    errors = (appointment.json or {}).get("errors") or []
+    check("POST /appointments without its required fields -> 422 errors[]",
+          appointment.status == 422 and {e.get("path") for e in errors} ==
+          {"/personId", "/appointmentTypeId", "/location"}, appointment)
+    fields = emu.call("GET", "/api/metadata/transactions/create?transactionType=listing")
+    check("GET /metadata/transactions/create -> a bare array", fields.status == 200
+          and isinstance(fields.json, list) and fields.json
+          and all("originalName" in f for f in fields.json), fields)
+    check("GET /metadata/transactions/create without transactionType -> 400",
+          emu.call("GET", "/api/metadata/transactions/create").status == 400)
+    check("GET /textMessages without personId -> 400",
+          error_message(emu.call("GET", "/api/textMessages")) == "personId is required")
+    texts = emu.call("GET", "/api/textMessages?personId=12").json["textmessages"]
+    check("GET /textMessages?personId= filters", texts
+          and all(t["personId"] == 12 for t in texts), texts)
+    note = emu.call("POST", "/api/notes", {"personId": 11}).json or {}
+    check("a create answers the full record", all(k in note for k in
+          ("subject", "body", "isHtml", "created", "updated", "originalIds")), note)
 
 
 def test_uuid_dataset(emu):
@@ -813,7 +944,7 @@ def main():
         for test in (test_auth, test_credentials, test_credential_header, test_paging,
                      test_paging_switches,
                      test_list_parameters, test_filters, test_get_by_id, test_writes,
-                     test_other_collections, test_uuid_dataset, test_admin_people,
+                     test_other_collections, test_snapshot_routes, test_uuid_dataset, test_admin_people,
                      test_fault_status, test_fault_bodies, test_fault_loop, test_fault_timing,
                      test_not_ready, test_rate_limit, test_latency, test_log_and_stats,
                      test_keep_alive):
