@@ -91,13 +91,22 @@ def item_values(record, list_name, key):
     return [item.get(key) for item in items if isinstance(item, dict)]
 
 
-def has_email(record, value):
-    return value in item_values(record, "emails", "value")
+def has_email(record, value, mode="exact"):
+    values = item_values(record, "emails", "value")
+    if mode == "case-insensitive":
+        return value.casefold() in [v.casefold() for v in values if isinstance(v, str)]
+    return value in values
 
 
-def has_phone(record, value):
-    return (value in item_values(record, "phones", "value")
-            or value in item_values(record, "phones", "normalized"))
+def digits(text):
+    return re.sub(r"[^0-9]", "", text) if isinstance(text, str) else text
+
+
+def has_phone(record, value, mode="exact"):
+    values = item_values(record, "phones", "value") + item_values(record, "phones", "normalized")
+    if mode == "digits":
+        return digits(value) in [digits(v) for v in values]
+    return value in values
 
 
 def has_tag(record, value):
@@ -349,17 +358,23 @@ class Store:
     def all(self):
         return [self.record_at(i) for i in range(len(self.slots))]
 
-    def matching(self, filters, fhash):
-        """Positions of the records that pass every filter value, cached per store version."""
+    def matching(self, filters, fhash, paging=None):
+        """Positions of the records that pass every filter value, cached per store version
+        (email and phone compared as the matching switches say)."""
+        modes = {"email": (paging or PAGING_DEFAULTS)["email_match"],
+                 "phone": (paging or PAGING_DEFAULTS)["phone_match"]}
         version, cache = self.filter_cache
         if version != self.version:
             cache = {}
             self.filter_cache = (self.version, cache)
-        if fhash not in cache:
-            tests = [(FILTERS[name], value) for name, values in filters.items() for value in values]
-            cache[fhash] = [pos for pos in range(len(self.slots))
-                            if all(test(self.record_at(pos), value) for test, value in tests)]
-        return cache[fhash]
+        key = (fhash, modes["email"], modes["phone"])
+        if key not in cache:
+            tests = [(FILTERS[name], value, modes.get(name)) for name, values in filters.items()
+                     for value in values]
+            cache[key] = [pos for pos in range(len(self.slots))
+                          if all(test(self.record_at(pos), value, *([mode] if mode else []))
+                                 for test, value, mode in tests)]
+        return cache[key]
 
     def page(self, start, limit, filters, fhash, paging=None):
         """(records, total, seq of the last record or None) of one list page.
@@ -372,7 +387,8 @@ class Store:
             positions = range(start, end)
             total = len(self.slots)
         else:
-            matching = range(len(self.slots)) if not filters else self.matching(filters, fhash)
+            matching = range(len(self.slots)) if not filters else \
+                self.matching(filters, fhash, paging)
             total = len(matching)
             ordered = list(matching)[::-1] if newest else matching
             if isinstance(start, tuple):
@@ -587,7 +603,9 @@ LIST_ACTIONS = ("loop", "drop_metadata", "drop_list_key", "bad_total")
 NUMBER_ACTIONS = ("latency_ms", "stall_s", "stall_body_s", "bad_total", "huge_body_bytes")
 FLAG_ACTIONS = ("truncate", "html", "not_json", "loop", "drop_metadata", "drop_list_key",
                 "echo_headers")
-ACTIONS = ("status",) + NUMBER_ACTIONS + FLAG_ACTIONS
+# "after_serving": the API acts (a POST creates), then the answer is lost: "drop" closes the
+# connection with no response, a status code (500) replaces the answer
+ACTIONS = ("status", "after_serving") + NUMBER_ACTIONS + FLAG_ACTIONS
 RULE_KEYS = {"method", "path", "query", "after", "times", "body", "headers"} | set(ACTIONS)
 
 
@@ -612,6 +630,9 @@ def check_action_value(name, value, spec):
         raise ApiError(400, "status must be an HTTP status code")
     if name in NUMBER_ACTIONS and (not is_number(value) or value < 0):
         raise ApiError(400, f"{name} must be a non-negative number")
+    if name == "after_serving" and value != "drop" and \
+            (type(value) is not int or not 100 <= value <= 599):
+        raise ApiError(400, "after_serving must be \"drop\" or an HTTP status code")
     if name in FLAG_ACTIONS and value is not True:
         raise ApiError(400, f"{name} must be true")
     if ("body" in spec or "headers" in spec) and name != "status":
@@ -682,10 +703,15 @@ class TokenBucket:
 # POST /_admin/paging: the cursor is an offset ("offset") or the position after the last
 # record returned ("keyset"); the list is oldest first or newest first; `offset` is honoured,
 # ignored (every page from the start) or refused beyond max_offset with offset_status.
+# How the email= and phone= filters match, also unknown (§12): email exactly or
+# case-insensitively, phone exactly (value or normalized) or by its digits alone.
 PAGING_DEFAULTS = {"cursor": "offset", "order": "oldest", "offset": "honoured",
-                   "max_offset": None, "offset_status": 400, "churn": None}
+                   "max_offset": None, "offset_status": 400, "churn": None,
+                   "email_match": "exact", "phone_match": "exact"}
 PAGING_CHOICES = {"cursor": ("offset", "keyset"), "order": ("oldest", "newest"),
-                  "offset": ("honoured", "ignored")}
+                  "offset": ("honoured", "ignored"),
+                  "email_match": ("exact", "case-insensitive"),
+                  "phone_match": ("exact", "digits")}
 
 
 @dataclass
@@ -1417,6 +1443,12 @@ class Handler(BaseHTTPRequestHandler):
             # in its error (only to the client that sent it: never logged)
             echoed = "; ".join(f"{name}: {value}" for name, value in self.headers.items())
             return self.send(error(400, f"rejected request with headers {echoed}"))
+        if action == "after_serving":
+            guarded(api_response, state, req, auth)
+            if rule.value == "drop":
+                self.close_connection = True
+                return None
+            return self.send(error(rule.value, f"injected {rule.value} after serving"))
         if action == "latency_ms":
             time.sleep(rule.value / 1000.0)
         response = shaped(guarded(api_response, state, req, auth), rule)

@@ -802,6 +802,30 @@ def test_fault_timing(emu):
     check("after faults: normal", emu.call("GET", "/api/people").status == 200)
 
 
+def test_create_then_fail(emu):
+    """after_serving: the POST creates, then its answer is lost (the ambiguous failures)."""
+    body = {"firstName": "Lost", "lastName": "Answer", "emails": [{"value": "Lost@X.org"}]}
+    emu.faults({"after_serving": "drop", "times": 1})
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
+        conn.request("POST", "/api/people", json.dumps(body),
+                     {"Authorization": "Bearer " + mint(), "X-Rollout-Credential-Id": "cred-1"})
+        outcome = conn.getresponse().status
+    except (http.client.RemoteDisconnected, ConnectionError) as exc:
+        outcome = type(exc).__name__
+    check("after_serving drop: no answer", outcome not in (None, 201), outcome)
+    emu.faults({"after_serving": 500, "times": 1})
+    check("after_serving 500: 500", emu.call("POST", "/api/people", body).status == 500)
+    found = emu.call("GET", "/api/people?email=Lost%40X.org").json["people"]
+    check("after_serving: both created", len(found) == 2, found)
+    check("email_match exact", emu.call("GET", "/api/people?email=lost%40x.org")
+          .json["people"] == [])
+    emu.admin("POST", "paging", {"email_match": "case-insensitive"})
+    check("email_match case-insensitive",
+          len(emu.call("GET", "/api/people?email=lost%40x.org").json["people"]) == 2)
+    emu.admin("POST", "paging", {})
+
+
 def test_not_ready(emu):
     emu.admin("POST", "not_ready", {"seconds": 30})
     reply = emu.call("GET", "/api/people")
@@ -946,6 +970,7 @@ def main():
                      test_list_parameters, test_filters, test_get_by_id, test_writes,
                      test_other_collections, test_snapshot_routes, test_uuid_dataset, test_admin_people,
                      test_fault_status, test_fault_bodies, test_fault_loop, test_fault_timing,
+                     test_create_then_fail,
                      test_not_ready, test_rate_limit, test_latency, test_log_and_stats,
                      test_keep_alive):
             emu.admin("POST", "reset")
