@@ -25,7 +25,11 @@
  *	  CURLOPT_QUICK_EXIT an interrupted transfer abandons the lookup instead
  *	  of joining it, so cancel and timeouts act during DNS too;
  *	- no proxy from the environment (https_proxy, ALL_PROXY) ever sees a
- *	  request: CURLOPT_PROXY is ""; redirects are not followed.
+ *	  request: CURLOPT_PROXY is ""; redirects are not followed;
+ *	- libcurl never sends a POST again by itself: its body is read through
+ *	  a callback that cannot rewind, so a kept-alive connection that dies
+ *	  after the POST went out (libcurl would resend it on a fresh one)
+ *	  fails the attempt instead, and the caller decides.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,6 +62,10 @@ struct RolloutTransferState
 	size_t		header_bytes;
 	bool		done;
 	CURLcode	result;
+	/* a POST's body, read by read_body_cb */
+	const char *body;
+	size_t		body_len;
+	size_t		body_pos;
 	/* scheduling */
 	bool		running;		/* added to the multi handle */
 	bool		finished;		/* the hooks said it is over */
@@ -109,6 +117,21 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	memcpy(t->data + t->len, ptr, n);
 	t->len += n;
 	t->data[t->len] = '\0';
+	return n;
+}
+
+/*
+ * Hand libcurl the next bytes of a POST's body.  There is no seek
+ * callback: libcurl cannot rewind the body to send it again.
+ */
+static size_t
+read_body_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Transfer   *t = (Transfer *) userdata;
+	size_t		n = Min(size * nitems, t->body_len - t->body_pos);
+
+	memcpy(buffer, t->body + t->body_pos, n);
+	t->body_pos += n;
 	return n;
 }
 
@@ -353,7 +376,18 @@ start_transfer(RolloutOptions *opts, RolloutHttpTransfer *x)
 		curl_easy_setopt(easy, CURLOPT_CAINFO, opts->ca_file);
 	if (strcmp(x->method, "GET") != 0)
 		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, x->method);
-	if (x->body != NULL)
+	if (x->body != NULL && strcmp(x->method, "POST") == 0)
+	{
+		t->body = x->body;
+		t->body_len = strlen(x->body);
+		t->body_pos = 0;
+		curl_easy_setopt(easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(easy, CURLOPT_READFUNCTION, read_body_cb);
+		curl_easy_setopt(easy, CURLOPT_READDATA, t);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+						 (curl_off_t) t->body_len);
+	}
+	else if (x->body != NULL)
 	{
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, x->body);
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
