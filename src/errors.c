@@ -24,6 +24,19 @@
 
 #include "rollout_fdw.h"
 
+/*
+ * What went wrong with a transfer.  A POST's body cannot be rewound (see
+ * http.c): libcurl fails with "rewinding" when its kept-alive connection
+ * died after the POST went out, and wanted to send it again.
+ */
+static const char *
+transfer_error(RolloutApiJob *job)
+{
+	if (job->curl_error == CURLE_SEND_FAIL_REWIND)
+		return "the connection closed after the request was sent";
+	return curl_easy_strerror(job->curl_error);
+}
+
 /* Raise the error of a job that ended without a response. */
 void
 rollout_api_raise_failure(RolloutOptions *opts, RolloutApiJob *job)
@@ -78,7 +91,7 @@ rollout_api_raise_failure(RolloutOptions *opts, RolloutApiJob *job)
 			ereport(ERROR,
 					(errcode(ROLLOUT_ERRCODE_NETWORK),
 					 errmsg("Rollout request %s %s failed: %s",
-							method, path, curl_easy_strerror(job->curl_error)),
+							method, path, transfer_error(job)),
 					 errdetail("The request was sent before the failure, so the record may have been created; it was not retried."),
 					 errhint("Check whether the record exists before trying again.")));
 			break;
@@ -328,6 +341,34 @@ report_error(const char *method, const char *path, RolloutResponse *resp)
 			 api_msg ? errdetail_internal("%s", api_msg) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }
+/*
+ * Raise the error of a POST whose outcome is unknown (sent, then a
+ * transport failure, or answered 5xx) with what was found out afterwards
+ * in DETAIL and HINT; a 5xx's own message follows the finding.
+ */
+void
+rollout_raise_unsure_create(RolloutApiJob *job, const char *detail,
+							const char *hint)
+{
+	char	   *api_msg;
+
+	if (job->failure == ROLLOUT_FAIL_AMBIGUOUS)
+		ereport(ERROR,
+				(errcode(ROLLOUT_ERRCODE_NETWORK),
+				 errmsg("Rollout request %s %s failed: %s",
+						job->method, job->label, transfer_error(job)),
+				 errdetail_internal("%s", detail),
+				 errhint("%s", hint)));
+	api_msg = rollout_redact(api_message(job->resp.body, job->resp.body_len));
+	ereport(ERROR,
+			(errcode(ROLLOUT_ERRCODE_SERVER),
+			 errmsg("Rollout request %s %s failed: HTTP %ld (server error)",
+					job->method, job->label, job->resp.status),
+			 api_msg ? errdetail_internal("%s The API said: %s", detail, api_msg)
+			 : errdetail_internal("%s", detail),
+			 errhint("%s", hint)));
+}
+
 /* Raise the classified error unless the response is a success. */
 void
 rollout_check_status(const char *method, const char *path,

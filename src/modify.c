@@ -52,7 +52,9 @@ enum RolloutModifyPrivate
 	ModifyPrivateRetrieve,		/* Integer: 1 when the row is filled from the
 								 * API's answer (RETURNING, WITH CHECK OPTION,
 								 * AFTER ROW trigger) */
-	ModifyPrivateResource		/* String: the collection path */
+	ModifyPrivateResource,		/* String: the collection path */
+	ModifyPrivateSkipExisting	/* Integer: 1 for INSERT ... ON CONFLICT DO
+								 * NOTHING (rows a person holds are skipped) */
 };
 
 
@@ -107,19 +109,27 @@ rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 }
 
 /*
- * ON CONFLICT has nothing to detect yet: Rollout has no unique key an
- * INSERT could conflict on, so DO NOTHING would silently create the record.
+ * Whether an INSERT skips the rows that conflict: ON CONFLICT DO NOTHING,
+ * on a collection whose records can be looked up by e-mail (conflict.c).
+ * Elsewhere Rollout has no key to conflict on, and DO NOTHING would
+ * silently create the record: refused.  (PostgreSQL itself refuses DO
+ * UPDATE on a foreign table.)
  */
-static void
-refuse_on_conflict(OnConflictAction action, Relation rel)
+static bool
+skips_existing(OnConflictAction action, Relation rel, const char *resource)
 {
-	if (action != ONCONFLICT_NONE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
-						RelationGetRelationName(rel)),
-				 errdetail("Rollout has no unique key to detect a conflict on: the record would be created anyway."),
-				 errhint("Look the record up first (for example by e-mail) and insert only when it is absent.")));
+	if (action == ONCONFLICT_NONE)
+		return false;
+	if (action == ONCONFLICT_NOTHING && rollout_conflict_supported(resource))
+		return true;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("INSERT with ON CONFLICT is not supported on foreign table \"%s\"",
+					RelationGetRelationName(rel)),
+			 errdetail("Rollout has no unique key to detect a conflict on in collection \"%s\": the record would be created anyway.",
+					   resource),
+			 errhint("ON CONFLICT DO NOTHING works on people, whose records are looked up by e-mail; here, look the record up first and insert only when it is absent.")));
+	return false;
 }
 
 /*
@@ -159,8 +169,9 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	bool		retrieve;
 	RolloutOptions *opts = rollout_get_options(GetForeignTable(rte->relid)->serverid,
 											   InvalidOid, rte->relid);
+	bool		skip_existing;
 
-	refuse_on_conflict(plan->onConflictAction, rel);
+	skip_existing = skips_existing(plan->onConflictAction, rel, opts->resource);
 	rollout_check_modify_route(rel, opts->resource, plan->operation);
 	if (plan->operation == CMD_INSERT)
 	{
@@ -195,8 +206,9 @@ rolloutPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 							 check_options);
 	table_close(rel, NoLock);
 
-	return list_make3(target_attrs, makeInteger(retrieve ? 1 : 0),
-					  makeString(pstrdup(opts->resource)));
+	return list_make4(target_attrs, makeInteger(retrieve ? 1 : 0),
+					  makeString(pstrdup(opts->resource)),
+					  makeInteger(skip_existing ? 1 : 0));
 }
 
 static RolloutModifyState *
@@ -251,6 +263,8 @@ rolloutBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 											   ModifyPrivateTargetAttrs),
 							 intVal(list_nth(fdw_private,
 											 ModifyPrivateRetrieve)) != 0);
+	st->skip_existing = intVal(list_nth(fdw_private,
+										ModifyPrivateSkipExisting)) != 0;
 	if (mtstate->operation != CMD_INSERT)
 	{
 		Plan	   *subplan = outerPlanState(mtstate)->plan;
@@ -272,22 +286,24 @@ rolloutBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
 	TupleDesc	desc = RelationGetDescr(rinfo->ri_RelationDesc);
 	List	   *target_attrs = NIL;
 	EState	   *estate = mtstate ? mtstate->ps.state : NULL;
+	RolloutModifyState *st;
 
 	if (estate == NULL)
 		elog(ERROR, "rollout_fdw: no executor state for an insert");
-	/* rows routed to a partition by INSERT ... ON CONFLICT */
-	if (mtstate->ps.plan != NULL)
-		refuse_on_conflict(((ModifyTable *) mtstate->ps.plan)->onConflictAction,
-						   rinfo->ri_RelationDesc);
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped &&
 			!TupleDescAttr(desc, i)->attgenerated)
 			target_attrs = lappend_int(target_attrs, i + 1);
-	rinfo->ri_FdwState =
-		create_modify_state(rinfo, estate, CMD_INSERT, target_attrs,
-							must_retrieve(CMD_INSERT, rinfo->ri_TrigDesc,
-										  rinfo->ri_returningList != NIL,
-										  rinfo->ri_WithCheckOptions != NIL));
+	st = create_modify_state(rinfo, estate, CMD_INSERT, target_attrs,
+							 must_retrieve(CMD_INSERT, rinfo->ri_TrigDesc,
+										   rinfo->ri_returningList != NIL,
+										   rinfo->ri_WithCheckOptions != NIL));
+	/* rows routed to a partition by INSERT ... ON CONFLICT */
+	if (mtstate->ps.plan != NULL)
+		st->skip_existing =
+			skips_existing(((ModifyTable *) mtstate->ps.plan)->onConflictAction,
+						   rinfo->ri_RelationDesc, st->resource);
+	rinfo->ri_FdwState = st;
 }
 
 /* What the rows this statement acted on became, for the error context. */
@@ -438,19 +454,101 @@ fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
 }
 
 /*
+ * The error of a batch whose job "failed" did not succeed.  A POST that
+ * may have acted (sent, then a transport failure or a 5xx) of a row with
+ * an e-mail is looked up first, with every other such POST of the batch
+ * (conflict.c): with ON CONFLICT DO NOTHING, the lookup before the POST
+ * found nobody, so a person holding the e-mail now was created by it and
+ * counts as created; without it, the person found may be an earlier one.
+ * Nothing is sent again: Rollout's lists may lag behind a create, so a
+ * lookup that finds nobody proves nothing.
+ */
+static void
+raise_insert_failure(RolloutModifyState *st, RolloutApiJob *jobs, int njobs,
+					 int failed)
+{
+	RolloutEmailLookup *rows = palloc0(sizeof(RolloutEmailLookup) * njobs);
+	RolloutEmailLookup *row = &rows[failed];
+	RolloutApiJob *job = &jobs[failed];
+	int			unsure = 0;
+	char	   *detail;
+	char	   *hint;
+
+	if (rollout_conflict_supported(st->resource))
+	{
+		for (int j = 0; j < njobs; j++)
+			if (rollout_create_unsure(&jobs[j]))
+				rows[j].emails = rollout_row_emails(jobs[j].body);
+		rollout_find_by_email(st, rows, njobs, false);
+	}
+	for (int j = 0; j < njobs; j++)
+	{
+		if (!rollout_create_unsure(&jobs[j]))
+			continue;
+		if (rows[j].found_id != NULL && st->skip_existing)
+		{
+			st->acted++;
+			remember_id(st, rows[j].found_id);
+		}
+		else if (j != failed)
+			unsure++;
+	}
+	/* the error context counts the other POSTs that may have created */
+	st->in_flight += unsure;
+
+	if (!rollout_create_unsure(job) || row->emails == NIL)
+	{
+		rollout_api_raise_failure(st->opts, job);
+		rollout_check_status(job->method, job->label, &job->resp);
+	}
+	if (row->found_id != NULL && st->skip_existing)
+	{
+		detail = psprintf("The CRM created person %s for this row: GET /%s?email=%s found it after the failure.",
+						  row->found_id, st->resource, row->found_email);
+		hint = "The person exists: running the statement again with ON CONFLICT DO NOTHING skips this row.";
+	}
+	else if (row->found_id != NULL)
+	{
+		detail = psprintf("The request was sent before the failure; person %s holds this row's e-mail %s now. Without ON CONFLICT DO NOTHING nothing was looked up before the POST, so it may be an earlier person.",
+						  row->found_id, row->found_email);
+		hint = psprintf("Check person %s before running the statement again; with ON CONFLICT DO NOTHING, rows whose e-mail a person holds are skipped.",
+						row->found_id);
+	}
+	else if (row->failed)
+	{
+		detail = "The request was sent before the failure, so the record may have been created; looking its e-mail up afterwards failed too.";
+		hint = "Check whether the record exists before trying again.";
+	}
+	else
+	{
+		detail = psprintf("The request was sent before the failure, so the record may have been created; GET /%s?email=... found no person with this row's e-mail afterwards, but Rollout's lists can lag behind a create, so it was not sent again.",
+						  st->resource);
+		hint = "In a moment, run the statement again with ON CONFLICT DO NOTHING: the rows whose person exists by then are skipped.";
+	}
+	rollout_raise_unsure_create(job, detail, hint);
+}
+
+/*
  * POST each row, all of them in flight at once (paced by the rate
  * limiter), then read every answer.  Every 2xx counts as created, even
  * when its answer is then unreadable: a failure is raised once every
  * request of the batch has finished, and the error says what was created.
- * When the rows must come back (a batch of one) each is replaced by the
- * record the API answered.
+ * With ON CONFLICT DO NOTHING the rows a CRM person holds an e-mail of are
+ * skipped first (conflict.c).  Returns how many rows were created, their
+ * slots in *done (until the next batch); when the rows must come back (a batch of one) each is
+ * replaced by the record the API answered.
  */
-static void
-insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
+static int
+insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
+			TupleTableSlot ***done)
 {
 	MemoryContext old;
 	RolloutApiJob *jobs;
 	RolloutPage **records;
+	char	  **bodies;
+	bool	   *skip;
+	int		   *row_of;
+	int			njobs = 0;
 	char	   *url;
 	char	   *label;
 	char	   *problem = NULL;
@@ -467,41 +565,54 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 
 	url = psprintf("%s/%s", st->opts->api_url, st->resource);
 	label = psprintf("/%s", st->resource);
+	bodies = palloc(sizeof(char *) * n);
+	skip = palloc0(sizeof(bool) * n);
+	for (int i = 0; i < n; i++)
+		bodies[i] = rollout_build_body(st, slots[i], NULL);
+	if (st->skip_existing)
+		rollout_skip_existing(st, bodies, n, skip);
+
 	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	records = palloc0(sizeof(RolloutPage *) * n);
+	row_of = palloc(sizeof(int) * n);
+	*done = palloc(sizeof(TupleTableSlot *) * n);
 	for (int i = 0; i < n; i++)
 	{
-		jobs[i].method = "POST";
-		jobs[i].url = url;
-		jobs[i].label = label;
-		jobs[i].body = rollout_build_body(st, slots[i], NULL);
+		if (skip[i])
+			continue;
+		jobs[njobs].method = "POST";
+		jobs[njobs].url = url;
+		jobs[njobs].label = label;
+		jobs[njobs].body = bodies[i];
+		row_of[njobs++] = i;
 	}
 
-	st->in_flight = n;
-	rollout_api_run(st->conn, st->opts, jobs, n, true);
+	st->in_flight = njobs;
+	if (njobs > 0)
+		rollout_api_run(st->conn, st->opts, jobs, njobs, true);
 	st->in_flight = 0;
-	for (int i = 0; i < n; i++)
-		rollout_stats_sum(&st->stats, &jobs[i].resp.stats);
+	for (int j = 0; j < njobs; j++)
+		rollout_stats_sum(&st->stats, &jobs[j].resp.stats);
 
 	/* count first: whatever happens next, these exist */
-	for (int i = 0; i < n; i++)
+	for (int j = 0; j < njobs; j++)
 	{
-		if (jobs[i].failure == ROLLOUT_FAIL_NONE &&
-			jobs[i].resp.status >= 200 && jobs[i].resp.status <= 299)
+		if (jobs[j].failure == ROLLOUT_FAIL_NONE &&
+			jobs[j].resp.status >= 200 && jobs[j].resp.status <= 299)
 			created++;
 		else if (failed < 0)
-			failed = i;
+			failed = j;
 	}
 	st->acted += created;
-	for (int i = 0; i < n; i++)
+	for (int j = 0; j < njobs; j++)
 	{
 		char	   *why;
 		bool		unsure = false;
 
-		if (jobs[i].failure != ROLLOUT_FAIL_NONE ||
-			jobs[i].resp.status < 200 || jobs[i].resp.status > 299)
+		if (jobs[j].failure != ROLLOUT_FAIL_NONE ||
+			jobs[j].resp.status < 200 || jobs[j].resp.status > 299)
 			continue;
-		records[i] = read_answer(st, &jobs[i].resp, "POST", label, &why,
+		records[j] = read_answer(st, &jobs[j].resp, "POST", label, &why,
 								 &unsure);
 		if (unsure)
 		{
@@ -511,23 +622,19 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 			uncertain_why = why;
 			continue;
 		}
-		if (records[i] == NULL)
+		if (records[j] == NULL)
 		{
 			unreadable++;
 			if (problem == NULL)
 				problem = why;
 		}
-		remember_id(st, records[i] ? rollout_record_id(records[i], 0) : NULL);
+		remember_id(st, records[j] ? rollout_record_id(records[j], 0) : NULL);
 	}
+	st->in_flight = uncertain;
 	if (failed >= 0)
-	{
-		rollout_api_raise_failure(st->opts, &jobs[failed]);
-		rollout_check_status(jobs[failed].method, jobs[failed].label,
-							 &jobs[failed].resp);
-	}
+		raise_insert_failure(st, jobs, njobs, failed);
 	if (uncertain > 0)
 	{
-		st->in_flight = uncertain;
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
 				 errmsg("Rollout's answer to POST %s does not say which record it created",
@@ -552,28 +659,43 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n)
 				 errhint("The records exist in the CRM: running the statement again would create them twice.")));
 	}
 
-	if (st->retrieve)
-		for (int i = 0; i < n; i++)
-			fill_row(st, slots[i], records[i]);
+	for (int j = 0; j < njobs; j++)
+	{
+		if (st->retrieve)
+			fill_row(st, slots[row_of[j]], records[j]);
+		(*done)[j] = slots[row_of[j]];
+	}
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(old);
+	return njobs;
 }
 
+/* One row; NULL when ON CONFLICT DO NOTHING skipped it. */
 TupleTableSlot *
 rolloutExecForeignInsert(EState *estate, ResultRelInfo *rinfo,
 						 TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
-	insert_rows(rinfo->ri_FdwState, &slot, 1);
-	return slot;
+	TupleTableSlot **done;
+
+	if (insert_rows(rinfo->ri_FdwState, &slot, 1, &done) == 0)
+		return NULL;
+	return done[0];
 }
 
+/*
+ * A batch; *numSlots becomes the number of rows created, which are
+ * returned in order (ON CONFLICT DO NOTHING may have skipped some).  The
+ * array returned lives until the next batch.
+ */
 TupleTableSlot **
 rolloutExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 							  TupleTableSlot **slots, TupleTableSlot **planSlots,
 							  int *numSlots)
 {
-	insert_rows(rinfo->ri_FdwState, slots, *numSlots);
-	return slots;
+	TupleTableSlot **done;
+
+	*numSlots = insert_rows(rinfo->ri_FdwState, slots, *numSlots, &done);
+	return done;
 }
 
 /*
@@ -796,6 +918,10 @@ rolloutExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 		case CMD_INSERT:
 			ExplainPropertyText("Rollout Request",
 								psprintf("POST /%s", resource), es);
+			if (intVal(list_nth(fdw_private, ModifyPrivateSkipExisting)))
+				ExplainPropertyText("Rollout Conflict Check",
+									psprintf("GET /%s?email={each e-mail of the row}",
+											 resource), es);
 			if (rinfo->ri_BatchSize > 1)
 				ExplainPropertyInteger("Batch Size", NULL,
 									   rinfo->ri_BatchSize, es);

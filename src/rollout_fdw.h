@@ -449,8 +449,21 @@ typedef struct RolloutModifyState
 
 	RolloutColumn *cur_column;	/* error context while building a body */
 
+	/* INSERT ... ON CONFLICT DO NOTHING (conflict.c) */
+	bool		skip_existing;	/* skip rows whose e-mail a person holds */
+	HTAB	   *created_emails; /* the e-mails of rows created (64-bit hashes) */
+
 	RolloutStats stats;			/* requests sent, for EXPLAIN ANALYZE */
 } RolloutModifyState;
+
+/* A row's e-mails and the CRM person found holding one (conflict.c). */
+typedef struct RolloutEmailLookup
+{
+	List	   *emails;			/* the row's e-mails, UTF-8 */
+	char	   *found_id;		/* a person holding one, safe for a message */
+	char	   *found_email;	/* ... that e-mail, in the database encoding */
+	bool		failed;			/* not found, but a lookup failed */
+} RolloutEmailLookup;
 
 /*
  * The routes of a collection (endpoint.c): what the API answers, per
@@ -518,6 +531,16 @@ extern char *rollout_build_body(RolloutModifyState *st, TupleTableSlot *slot,
 extern char *rollout_api_text(const char *text);
 extern void rollout_id_cannot_change(Relation rel);
 
+/* in conflict.c */
+extern bool rollout_conflict_supported(const char *resource);
+extern bool rollout_create_unsure(RolloutApiJob *job);
+extern List *rollout_row_emails(const char *body);
+extern void rollout_find_by_email(RolloutModifyState *st,
+								  RolloutEmailLookup *rows, int nrows,
+								  bool strict);
+extern void rollout_skip_existing(RolloutModifyState *st, char **bodies,
+								  int n, bool *skip);
+
 /* in auth.c */
 extern char *rollout_mint_jwt(const char *client_id, const char *secret,
 							  const char *subject, int64 issued_at,
@@ -547,6 +570,8 @@ extern void rollout_api_raise_failure(RolloutOptions *opts,
 									  RolloutApiJob *job);
 extern void rollout_check_status(const char *method, const char *path,
 								 RolloutResponse *resp);
+extern void rollout_raise_unsure_create(RolloutApiJob *job, const char *detail,
+										const char *hint);
 extern char *rollout_redact(const char *text);
 
 /* in http.c */

@@ -142,7 +142,9 @@ INSERT INTO people_id2 (under_id, first_name, last_name) VALUES ('97', 'a', 'b')
 DROP FOREIGN TABLE people_id2;
 \! test/emu key POST '^/api/people$' id
 
--- === ON CONFLICT DO NOTHING is refused: Rollout has nothing to conflict on
+-- === ON CONFLICT DO NOTHING needs every row's e-mail to look the person
+-- up: rows without one are refused before anything is sent (the rest is
+-- test/sql/idempotent.sql)
 \! test/emu log-clear
 INSERT INTO people_w (first_name, last_name) VALUES ('On', 'Conflict')
 ON CONFLICT DO NOTHING;
