@@ -31,6 +31,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
@@ -39,6 +40,7 @@
 #include "utils/array.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "rollout_fdw.h"
 
@@ -47,12 +49,12 @@ typedef struct SetTarget
 {
 	RolloutOptions *opts;
 	RolloutConn *conn;
-	const char *relname;
 } SetTarget;
 
 /*
- * The foreign table tbl, checked: a rollout_fdw table, the caller holding
- * UPDATE on it, its collection having route (what names it in messages).
+ * The foreign table tbl, locked as a scan locks it and checked: a
+ * rollout_fdw table, the caller holding UPDATE on it, its collection
+ * having route (route_name says which in messages).
  */
 static SetTarget
 open_target(Oid relid, int route, const char *route_name,
@@ -60,14 +62,18 @@ open_target(Oid relid, int route, const char *route_name,
 {
 	SetTarget	t;
 	Oid			userid = GetUserId();
-	char	   *relname = get_rel_name(relid);
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	char	   *relname;
 	AclResult	aclresult;
 	ForeignTable *table;
 
-	if (relname == NULL)
+	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
+	relname = pstrdup(RelationGetRelationName(rel));
+	/* the lock is kept to the end of the transaction, as a scan's */
+	relation_close(rel, NoLock);
 	if (get_rel_relkind(relid) != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -90,7 +96,6 @@ open_target(Oid relid, int route, const char *route_name,
 						t.opts->resource, relname, route_name),
 				 errhint("%s", collection_hint)));
 	t.conn = rollout_get_conn(GetUserMapping(userid, table->serverid));
-	t.relname = relname;
 	return t;
 }
 

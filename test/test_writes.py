@@ -135,7 +135,7 @@ def tags_of(person):
 
 
 reset()
-admin("POST", "latency", {"ms": 400})
+admin("POST", "latency", {"ms": 1000})
 results = together([f"UPDATE people SET tags = tags || '{{{tag}}}' WHERE id = '16'"
                     for tag in ("rewrite_a", "rewrite_b")])
 rewritten = tags_of("16")

@@ -22,7 +22,7 @@ SELECT tags FROM people WHERE id = '11';
 -- === one call per row; an empty array sends no change, only the read
 \! test/emu log-clear
 SELECT id, rollout_fdw_apply_tags('people', id, '{batch}') AS tags
-FROM people WHERE id IN ('12', '13') ORDER BY id;
+FROM (VALUES ('12'), ('13')) AS v (id);
 SELECT rollout_fdw_apply_tags('people', '12', '{}');
 \! test/emu paths
 
