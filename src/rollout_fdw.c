@@ -72,6 +72,8 @@ typedef struct RolloutRelInfo
 {
 	RolloutOptions *opts;
 	RolloutPushdown pushdown;	/* of the table's own conditions */
+	double		table_rows;		/* records in the collection */
+	double		list_rows;		/* records the list request brings */
 } RolloutRelInfo;
 
 typedef struct RolloutScanState
@@ -91,12 +93,6 @@ PG_FUNCTION_INFO_V1(rollout_fdw_handler);
  * Planning
  * ------------------------------------------------------------------ */
 
-static double
-table_rows(RelOptInfo *baserel)
-{
-	return baserel->tuples > 0 ? baserel->tuples : DEFAULT_ROWS;
-}
-
 static void
 rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
@@ -109,6 +105,19 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 							 baserel->baserestrictinfo, &info->pushdown);
 	baserel->fdw_private = info;
 
+	/*
+	 * The collection's size: ANALYZE's count, else an assumption.  Set here,
+	 * as postgres_fdw does, because PostgreSQL otherwise replaces an unknown
+	 * size (-1) with the filtered row estimate once this callback returns,
+	 * and a full scan would then be costed as one page.
+	 */
+	info->table_rows = baserel->tuples >= 0 ? baserel->tuples : DEFAULT_ROWS;
+	baserel->tuples = info->table_rows;
+	info->list_rows =
+		clamp_row_est(info->table_rows *
+					  clauselist_selectivity(root, info->pushdown.pushed, 0,
+											 JOIN_INNER, NULL));
+
 	switch (info->pushdown.mode)
 	{
 		case ROLLOUT_SCAN_ID:
@@ -119,7 +128,7 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 			break;
 		case ROLLOUT_SCAN_LIST:
 			baserel->rows =
-				clamp_row_est(table_rows(baserel) *
+				clamp_row_est(info->table_rows *
 							  clauselist_selectivity(root,
 													 baserel->baserestrictinfo,
 													 0, JOIN_INNER, NULL));
@@ -130,8 +139,10 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 /*
  * One unparameterized path (a list, or requests by id), and one path per
  * join clause "id = outer column": a GET by id per outer row.  A request
- * costs REQUEST_COST, so a nested loop wins while the outer side has fewer
- * rows than a full scan has pages.
+ * costs REQUEST_COST; a list costs one request per page of the records its
+ * filters select (local conditions read every page all the same), so a
+ * nested loop wins while the outer side has fewer rows than a full scan
+ * has pages.
  */
 static void
 rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
@@ -150,9 +161,7 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			requests = baserel->rows;
 			break;
 		default:
-			requests = Max(1, ceil((info->pushdown.filter_names ?
-									baserel->rows : table_rows(baserel)) /
-								   info->opts->page_size));
+			requests = Max(1, ceil(info->list_rows / info->opts->page_size));
 			break;
 	}
 	add_path(baserel, (Path *)
