@@ -12,7 +12,8 @@
  *			phones @> '[{"value": "7185550166"}]'    ->  phone=7185550166
  *
  *		  Then, of the request chosen: how many rows it brings, the LIMIT
- *		  it may pass on as its page size, and how EXPLAIN describes it.
+ *		  it may pass on as its page size, whether it may take over the
+ *		  query's OFFSET, and how EXPLAIN describes it.
  *
  * Rules kept here:
  *	- pushing a condition never changes a result: every condition is still
@@ -21,7 +22,8 @@
  *	  functions are pushed (constants, parameters, outer columns of a
  *	  nested loop);
  *	- Rollout's filters are case-sensitive, as the local check is;
- *	- a LIMIT is passed on only when it cannot change the answer;
+ *	- a LIMIT or an OFFSET is passed on only when it cannot change the
+ *	  answer;
  *	- EXPLAIN shows a filter value only when it is a constant, and
  *	  percent-encoded as it is sent.
  *
@@ -394,11 +396,28 @@ rollout_id_count(Expr *array)
 }
 
 /*
+ * Does the query read this table alone, with nothing (sorting, grouping,
+ * DISTINCT, aggregates, window functions, set-returning functions,
+ * locking) between the scan and its LIMIT / OFFSET?
+ */
+static bool
+plain_scan_of(PlannerInfo *root, RelOptInfo *baserel)
+{
+	Query	   *parse = root->parse;
+
+	return parse->commandType == CMD_SELECT &&
+		parse->limitOption != LIMIT_OPTION_WITH_TIES &&
+		!parse->sortClause && !parse->groupClause && !parse->groupingSets &&
+		!parse->distinctClause && !parse->hasAggs && !parse->hasWindowFuncs &&
+		!parse->hasTargetSRFs && !parse->havingQual && !parse->setOperations &&
+		!parse->rowMarks && bms_num_members(root->all_baserels) == 1 &&
+		bms_equal(root->all_baserels, baserel->relids);
+}
+
+/*
  * The row count a LIMIT asks of this scan, when passing it on cannot
- * change the answer: the query reads this table alone, every condition is
- * answered by the request, and nothing (sorting, grouping, DISTINCT,
- * aggregates, window functions, set-returning functions, locking) needs
- * more rows than LIMIT + OFFSET.  Else 0.
+ * change the answer: the query is a plain scan of this table and every
+ * condition is answered by the request.  Else 0.
  */
 int64
 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel, bool all_pushed)
@@ -411,11 +430,7 @@ rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel, bool all_pushed)
 		!IsA(parse->limitCount, Const) ||
 		((Const *) parse->limitCount)->constisnull ||
 		parse->limitOption != LIMIT_OPTION_COUNT ||
-		parse->sortClause || parse->groupClause || parse->groupingSets ||
-		parse->distinctClause || parse->hasAggs || parse->hasWindowFuncs ||
-		parse->hasTargetSRFs || parse->havingQual || parse->setOperations ||
-		parse->rowMarks || bms_num_members(root->all_baserels) != 1 ||
-		!bms_equal(root->all_baserels, baserel->relids))
+		!plain_scan_of(root, baserel))
 		return 0;
 	count = DatumGetInt64(((Const *) parse->limitCount)->constvalue);
 	if (parse->limitOffset != NULL)
@@ -428,10 +443,73 @@ rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel, bool all_pushed)
 	return count + offset > 0 ? count + offset : 0;
 }
 
-/* The request as EXPLAIN shows it; constant filter values written out. */
+/* Does the expression hold a PARAM_EXEC (an outer value or an InitPlan's)? */
+static bool
+contains_exec_param(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Param))
+		return ((Param *) node)->paramkind != PARAM_EXTERN;
+	return expression_tree_walker(node, contains_exec_param, context);
+}
+
+/* Can the scan evaluate this LIMIT or OFFSET expression when it starts? */
+static bool
+window_value_ok(Node *value)
+{
+	return value == NULL ||
+		(!contain_var_clause(value) && !contain_volatile_functions(value) &&
+		 !contain_subplans(value) && !contains_exec_param(value, NULL));
+}
+
+/*
+ * May the scan take over the query's LIMIT and OFFSET (the OFFSET sent as
+ * the list's offset parameter)?  Only for a plain scan of this table whose
+ * every condition the request answers, so the rows the API skips are the
+ * rows the query would skip; with an OFFSET that is not a constant zero or
+ * NULL (without one the LIMIT alone is passed on, rollout_limit_rows), and
+ * LIMIT and OFFSET values known when the scan starts (constants,
+ * parameters).
+ */
+bool
+rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
+						bool all_pushed)
+{
+	Node	   *offset = root->parse->limitOffset;
+
+	if (!all_pushed || offset == NULL || !plain_scan_of(root, baserel))
+		return false;
+	if (IsA(offset, Const) &&
+		(((Const *) offset)->constisnull ||
+		 DatumGetInt64(((Const *) offset)->constvalue) == 0))
+		return false;
+	return window_value_ok(offset) &&
+		window_value_ok(root->parse->limitCount);
+}
+
+/* A LIMIT or OFFSET as EXPLAIN shows it: its value, or {name}. */
+static char *
+window_text(Node *value, const char *name, int64 at_most)
+{
+	if (value == NULL || (IsA(value, Const) && ((Const *) value)->constisnull))
+		return psprintf("%lld", (long long) at_most);
+	if (IsA(value, Const))
+		return psprintf("%lld",
+						(long long) Min(DatumGetInt64(((Const *) value)->constvalue),
+										at_most));
+	return psprintf("{%s}", name);
+}
+
+/*
+ * The request as EXPLAIN shows it; constant filter values written out.
+ * With a pushed OFFSET (count and offset: the query's LIMIT and OFFSET),
+ * the first request's limit and offset.
+ */
 char *
 rollout_describe_request(RolloutPushdown *pd, const char *resource,
-						 int page_size, bool parameterized)
+						 int page_size, bool parameterized, bool window,
+						 Node *count, Node *offset)
 {
 	StringInfoData buf;
 	ListCell   *name;
@@ -451,6 +529,10 @@ rollout_describe_request(RolloutPushdown *pd, const char *resource,
 			/* a list answered by a bare array is not paged: no limit */
 			if (rollout_endpoint(resource)->list_is_array)
 				appendStringInfo(&buf, "GET /%s?", resource);
+			else if (window)
+				appendStringInfo(&buf, "GET /%s?limit=%s&offset=%s&", resource,
+								 window_text(count, "limit", page_size),
+								 window_text(offset, "offset", PG_INT64_MAX));
 			else
 				appendStringInfo(&buf, "GET /%s?limit=%d&", resource, page_size);
 			forboth(name, pd->filter_names, value, pd->filter_values)

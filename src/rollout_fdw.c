@@ -22,6 +22,7 @@
 #include "utils/array.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "catalog/pg_type.h"
 #include "commands/explain.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -64,7 +65,16 @@ enum RolloutScanPrivate
 	ScanPrivateRequest,			/* String: the request, for EXPLAIN */
 	ScanPrivatePushed,			/* String: pushed conditions, or "" */
 	ScanPrivateConcurrency,		/* Integer: list pages in flight */
-	ScanPrivateRowLimit			/* Integer: rows the query needs, 0: all */
+	ScanPrivateRowLimit,		/* Integer: rows the query needs, 0: all */
+	ScanPrivateWindow			/* Boolean: the scan applies the query's
+								 * LIMIT and OFFSET, the last two of
+								 * fdw_exprs */
+};
+
+/* fdw_private of a ForeignPath: NIL, or a list indexed by this enum. */
+enum RolloutPathPrivate
+{
+	PathPrivateWindow			/* Boolean: the path applies LIMIT / OFFSET */
 };
 
 /* Planner state of a foreign relation (baserel->fdw_private). */
@@ -82,6 +92,9 @@ typedef struct RolloutScanState
 	ExprState  *id_state;		/* the id modes */
 	List	   *filter_names;	/* list mode: query parameters ... */
 	List	   *filter_states;	/* ... and their values */
+	bool		window;			/* the scan applies LIMIT and OFFSET: */
+	ExprState  *count_state;	/* ... the LIMIT (NULL constant: none) */
+	ExprState  *offset_state;	/* ... the OFFSET */
 	bool		started;		/* the scan's request is decided */
 	RolloutScan *scan;			/* where the records come from (scan.c) */
 	MemoryContext row_cxt;		/* reset per row: converted values */
@@ -203,6 +216,10 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	bool		whole_row;
 	int			page_size = info->opts->page_size;
 	int64		limit;
+	bool		window = best_path->fdw_private != NIL &&
+		boolVal(list_nth(best_path->fdw_private, PathPrivateWindow));
+	Node	   *count = NULL;
+	Node	   *offset = NULL;
 
 	rollout_classify_clauses(root, baserel, foreigntableid, scan_clauses, &pd);
 	if (pd.mode == ROLLOUT_SCAN_LIST)
@@ -227,13 +244,21 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	}
 	table_close(rel, NoLock);
 
-	limit = pd.mode == ROLLOUT_SCAN_LIST ?
+	limit = pd.mode == ROLLOUT_SCAN_LIST && !window ?
 		rollout_limit_rows(root, baserel, pd.all_pushed) : 0;
 	if (limit > 0 && limit < page_size)
 		page_size = (int) limit;
 
 	fdw_exprs = pd.mode == ROLLOUT_SCAN_LIST ? pd.filter_values :
 		list_make1(pd.id_value);
+	if (window)
+	{
+		count = root->parse->limitCount != NULL ?
+			copyObject(root->parse->limitCount) :
+			(Node *) makeNullConst(INT8OID, -1, InvalidOid);
+		offset = copyObject(root->parse->limitOffset);
+		fdw_exprs = lappend(lappend(list_copy(fdw_exprs), count), offset);
+	}
 	fdw_private = list_make5(retrieved,
 							 makeString(pstrdup(info->opts->resource)),
 							 makeInteger(page_size),
@@ -243,7 +268,9 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 						  makeString(rollout_describe_request(&pd,
 															  info->opts->resource,
 															  page_size,
-															  best_path->path.param_info != NULL)));
+															  best_path->path.param_info != NULL,
+															  window, count,
+															  offset)));
 	fdw_private = lappend(fdw_private,
 						  makeString(rollout_describe_pushed(root, baserel,
 															 foreigntableid,
@@ -252,9 +279,54 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 						  makeInteger(info->opts->scan_concurrency));
 	fdw_private = lappend(fdw_private,
 						  makeInteger((int) Min(limit, (int64) PG_INT32_MAX)));
+	fdw_private = lappend(fdw_private, makeBoolean(window));
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
+}
+
+/*
+ * The query's LIMIT and OFFSET taken over by the scan, when it is a plain
+ * SELECT of this table alone with every condition pushed (pushdown.c):
+ * the OFFSET is sent as the list's offset, so OFFSET 1000 LIMIT 10 is one
+ * request rather than the pages before row 1010.  The path stands for
+ * the scan and the Limit node both, as postgres_fdw's final paths do.
+ */
+static void
+rolloutGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
+							RelOptInfo *input_rel, RelOptInfo *output_rel,
+							void *extra)
+{
+	FinalPathExtraData *final = extra;
+	RolloutRelInfo *info;
+	double		skipped;
+	double		rows;
+
+	if (stage != UPPERREL_FINAL || input_rel->reloptkind != RELOPT_BASEREL)
+		return;
+	info = input_rel->fdw_private;
+	if (info == NULL || info->pushdown.mode != ROLLOUT_SCAN_LIST ||
+		rollout_endpoint(info->opts->resource)->list_is_array ||
+		!final->limit_needed ||
+		!rollout_offset_pushable(root, input_rel, info->pushdown.all_pushed))
+		return;
+
+	/* unknown values (parameters): a tenth of the rows, as the planner guesses */
+	skipped = final->offset_est >= 0 ? final->offset_est : input_rel->rows / 10;
+	rows = Max(input_rel->rows - skipped, 1);
+	if (final->count_est != 0)
+		rows = Min(rows, final->count_est > 0 ? final->count_est :
+				   input_rel->rows / 10);
+	rows = clamp_row_est(rows);
+	add_path(output_rel, (Path *)
+			 create_foreign_upper_path(root, input_rel,
+									   root->upper_targets[UPPERREL_FINAL],
+									   rows, REQUEST_COST,
+									   REQUEST_COST *
+									   Max(1, ceil(rows / info->opts->page_size)) +
+									   cpu_tuple_cost * 10 * rows,
+									   NIL, NULL,
+									   list_make1(makeBoolean(true))));
 }
 
 /* ------------------------------------------------------------------
@@ -301,9 +373,23 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, retrieved)
 		rollout_column_init(&columns[i++], rel, lfirst_int(lc));
 
+	st->window = boolVal(list_nth(plan->fdw_private, ScanPrivateWindow));
 	if (st->mode == ROLLOUT_SCAN_LIST)
-		st->filter_states = ExecInitExprList(plan->fdw_exprs,
-											 (PlanState *) node);
+	{
+		List	   *filters = plan->fdw_exprs;
+
+		if (st->window)
+		{
+			int			n = list_length(filters);
+
+			st->count_state = ExecInitExpr(list_nth(filters, n - 2),
+										   (PlanState *) node);
+			st->offset_state = ExecInitExpr(list_nth(filters, n - 1),
+											(PlanState *) node);
+			filters = list_truncate(list_copy(filters), n - 2);
+		}
+		st->filter_states = ExecInitExprList(filters, (PlanState *) node);
+	}
 	else
 		st->id_state = ExecInitExpr(linitial(plan->fdw_exprs),
 									(PlanState *) node);
@@ -409,6 +495,31 @@ scan_ids(RolloutScanState *st, ExprContext *econtext)
 	return ids;
 }
 
+/*
+ * A pushed LIMIT (count) or OFFSET, evaluated as the Limit node would:
+ * NULL is no limit (-1) or no offset (0), a negative value an error.
+ */
+static int64
+window_value(ExprState *state, ExprContext *econtext, bool count)
+{
+	bool		isnull;
+	Datum		value = ExecEvalExprSwitchContext(state, econtext, &isnull);
+	int64		n;
+
+	if (isnull)
+		return count ? -1 : 0;
+	n = DatumGetInt64(value);
+	if (n < 0 && count)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_ROW_COUNT_IN_LIMIT_CLAUSE),
+				 errmsg("LIMIT must not be negative")));
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE),
+				 errmsg("OFFSET must not be negative")));
+	return n;
+}
+
 static TupleTableSlot *
 rolloutIterateForeignScan(ForeignScanState *node)
 {
@@ -425,6 +536,12 @@ rolloutIterateForeignScan(ForeignScanState *node)
 			char	   *query = filter_query(st, econtext, &asked);
 
 			rollout_scan_list(st->scan, query, asked);
+			if (st->window)
+				rollout_scan_window(st->scan,
+									window_value(st->offset_state, econtext,
+												 false),
+									window_value(st->count_state, econtext,
+												 true));
 		}
 		else
 			rollout_scan_ids(st->scan, scan_ids(st, econtext));
@@ -559,6 +676,7 @@ rollout_fdw_handler(PG_FUNCTION_ARGS)
 	routine->GetForeignRelSize = rolloutGetForeignRelSize;
 	routine->GetForeignPaths = rolloutGetForeignPaths;
 	routine->GetForeignPlan = rolloutGetForeignPlan;
+	routine->GetForeignUpperPaths = rolloutGetForeignUpperPaths;
 	routine->BeginForeignScan = rolloutBeginForeignScan;
 	routine->IterateForeignScan = rolloutIterateForeignScan;
 	routine->ReScanForeignScan = rolloutReScanForeignScan;

@@ -375,6 +375,10 @@ typedef struct RolloutScan
 	int			concurrency;
 	int			max_pages;		/* stop after this many list pages (0: no) */
 	int64		row_limit;		/* the query needs no more rows (0: all) */
+	int			table_page_size;	/* page_size before a LIMIT lowered it */
+	int64		max_rows;		/* a pushed LIMIT: rows returned at most, or -1 */
+	int64		walk_start;		/* a pushed OFFSET: where this walk starts */
+	int64		skip;			/* records still to skip (an OFFSET not taken) */
 
 	MemoryContext page_cxt;		/* reset per wave: bodies, decoded pages */
 	MemoryContext scan_cxt;		/* per (re)scan: cursors and ids seen */
@@ -406,7 +410,8 @@ typedef struct RolloutScan
 	int64		first_total;	/* _metadata.total of the first page, or -1 */
 	int64		last_total;		/* ... of the latest page */
 	int64		max_total;		/* ... the largest */
-	int64		rows_seen;		/* records received by this walk */
+	int64		rows_seen;		/* records received by this walk, and
+								 * those before a pushed OFFSET */
 	int64		rows_returned;	/* rows handed to the executor */
 	int64		list_pages;
 	int			empty_pages;	/* cursor paging: empty pages in a row */
@@ -631,6 +636,7 @@ extern RolloutScan *rollout_scan_create(Relation rel, RolloutOptions *opts,
 										int concurrency, MemoryContext parent);
 extern void rollout_scan_list(RolloutScan *s, const char *filter_query,
 							  const char *asked_value);
+extern void rollout_scan_window(RolloutScan *s, int64 offset, int64 count);
 extern void rollout_scan_ids(RolloutScan *s, List *ids);
 extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 							  MemoryContext row_cxt);
@@ -644,9 +650,12 @@ extern List *rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 extern double rollout_id_count(Expr *array);
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
+extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
+									bool all_pushed);
 extern char *rollout_describe_request(RolloutPushdown *pd,
 									  const char *resource, int page_size,
-									  bool parameterized);
+									  bool parameterized, bool window,
+									  Node *count, Node *offset);
 extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid, List *pushed);
 

@@ -36,6 +36,12 @@
 /* Offset pages overlap by limit / 20 records, at least 2: limit >= 4. */
 #define ROLLOUT_MIN_OVERLAP_LIMIT 4
 
+/*
+ * A pushed OFFSET above this is skipped by the scan, never sent: positions
+ * stay far from overflow, and no list is that long.
+ */
+#define ROLLOUT_MAX_PUSHED_OFFSET (PG_INT64_MAX / 4)
+
 /* Rewinds of the offset pages before the cursor takes over. */
 #define ROLLOUT_MAX_REWINDS 8
 
@@ -414,7 +420,13 @@ fetch_array_list(RolloutScan *s)
 	add_page(s, page);
 }
 
-/* GET /{resource}?limit=N[&filters][&next=cursor]: one page of a list. */
+static void follow_cursor_instead(RolloutScan *s, const char *label,
+								  const char *why);
+
+/*
+ * GET /{resource}?limit=N[&offset=M][&filters][&next=cursor]: one page of a
+ * list.  The offset is a pushed OFFSET's, on the walk's first page only.
+ */
 static void
 fetch_list_page(RolloutScan *s)
 {
@@ -429,10 +441,18 @@ fetch_list_page(RolloutScan *s)
 	path = psprintf("/%s?limit=%d%s", s->resource, s->page_size,
 					s->filter_query);
 	label = path;
+	if (s->walk_start > 0)
+	{
+		/* a pushed OFFSET: the first page says where it starts */
+		label = psprintf("/%s?limit=%d&offset=%lld%s", s->resource,
+						 s->page_size, (long long) s->walk_start,
+						 s->filter_query);
+		if (s->next_cursor == NULL)
+			path = (char *) label;
+	}
 	if (s->next_cursor != NULL)
 	{
-		label = psprintf("/%s?limit=%d%s (page %lld)", s->resource,
-						 s->page_size, s->filter_query,
+		label = psprintf("%s (page %lld)", label,
 						 (long long) s->list_pages + 1);
 		path = psprintf("%s&next=%s", path, rollout_escape(s->next_cursor));
 	}
@@ -440,7 +460,20 @@ fetch_list_page(RolloutScan *s)
 	job.url = psprintf("%s%s", s->opts->api_url, path);
 	job.label = label;
 	run_jobs(s, &job, 1);
+	if (s->walk_start > 0 && s->next_cursor == NULL &&
+		(job.resp.status == 400 || job.resp.status == 422))
+	{
+		follow_cursor_instead(s, label, "the offset was refused");
+		return;
+	}
 	page = read_list_page(s, &job);
+	if (s->walk_start > 0 && s->next_cursor == NULL &&
+		meta_count(page, ROLLOUT_META_OFFSET, label) != s->walk_start)
+	{
+		follow_cursor_instead(s, label,
+							  "the page does not say it starts at the offset asked for");
+		return;
+	}
 
 	total = meta_count(page, ROLLOUT_META_TOTAL, label);
 	limit = meta_count(page, ROLLOUT_META_LIMIT, label);
@@ -455,7 +488,7 @@ fetch_list_page(RolloutScan *s)
 	s->last_total = total;
 	s->max_total = Max(s->max_total, total);
 	s->rows_seen += page->nrecords;
-	if (total >= 0 && (s->rows_seen - 10) / 2 > s->max_total)
+	if (total >= 0 && (s->rows_seen - s->walk_start - 10) / 2 > s->max_total)
 		contract_error(label, "more than twice the records \"_metadata.total\" announced");
 
 	next = &page->meta[ROLLOUT_META_NEXT];
@@ -470,7 +503,8 @@ fetch_list_page(RolloutScan *s)
 		s->offset_paging = true;
 		s->page_limit = limit;
 		s->overlap = Max((int64) 2, limit / 20);
-		s->next_offset = limit - s->overlap;
+		s->next_offset = s->walk_start + limit - s->overlap;
+		s->link_offset = s->walk_start;
 		keep_link_ids(s, page);
 	}
 	else
@@ -537,6 +571,14 @@ follow_cursor_instead(RolloutScan *s, const char *label, const char *why)
 	ereport(DEBUG1,
 			(errmsg_internal("rollout_fdw: GET %s: %s; following the cursor over the whole list",
 							 label, why)));
+
+	/*
+	 * A walk that began at a pushed OFFSET returned no record before it:
+	 * from the start of the list, that many new records are skipped here.
+	 */
+	s->skip += s->walk_start;
+	s->walk_start = 0;
+	s->page_size = s->table_page_size;
 	s->offset_paging = false;
 	s->repairing = true;
 	s->repairs++;
@@ -564,7 +606,8 @@ rewind_pages(RolloutScan *s, const char *label)
 	s->repairs++;
 	s->overlap = Min(s->overlap * 2, s->page_limit / 2);
 	s->next_offset = Max(s->link_offset -
-						 (s->page_limit - s->overlap) * s->rewinds, 0);
+						 (s->page_limit - s->overlap) * s->rewinds,
+						 s->walk_start);
 	s->rewinds++;
 	ereport(DEBUG1,
 			(errmsg_internal("rollout_fdw: GET %s shares no record with the page before: the list moved; asking again from offset %lld",
@@ -714,7 +757,7 @@ rollout_scan_create(Relation rel, RolloutOptions *opts, RolloutConn *conn,
 	s->columns = columns;
 	s->ncolumns = ncolumns;
 	s->resource = resource;
-	s->page_size = page_size;
+	s->page_size = s->table_page_size = page_size;
 	s->concurrency = Max(concurrency, 1);
 	s->page_cxt = AllocSetContextCreate(parent, "rollout_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
@@ -754,6 +797,10 @@ restart(RolloutScan *s)
 	s->by_ids = false;
 	s->filter_query = "";
 	s->asked_value = NULL;
+	s->page_size = s->table_page_size;
+	s->walk_start = 0;
+	s->skip = 0;
+	s->max_rows = -1;
 }
 
 /*
@@ -768,6 +815,37 @@ rollout_scan_list(RolloutScan *s, const char *filter_query,
 	s->filter_query = MemoryContextStrdup(s->scan_cxt, filter_query);
 	if (asked_value != NULL)
 		s->asked_value = MemoryContextStrdup(s->scan_cxt, asked_value);
+}
+
+/*
+ * After rollout_scan_list: the query's OFFSET and LIMIT (count -1: none)
+ * are the scan's, and no Limit node above it applies them.  The first
+ * request asks for the page at the offset, and the rest of the list
+ * follows from there.  Where the API refuses the offset, or its answer
+ * does not say it starts there, the scan walks the list from its start
+ * and skips that many records itself: the rows are the same either way.
+ */
+void
+rollout_scan_window(RolloutScan *s, int64 offset, int64 count)
+{
+	s->max_rows = count;
+	s->row_limit = Max(count, 0);
+	if (count == 0)
+		s->done = true;
+	if (count > 0 && count < s->page_size)
+		s->page_size = (int) count;
+	if (offset > ROLLOUT_MAX_PUSHED_OFFSET)
+	{
+		/* no list holds that many: no position arithmetic near overflow */
+		s->skip = offset;
+		s->row_limit = 0;
+		s->page_size = s->table_page_size;
+	}
+	else
+	{
+		s->walk_start = offset;
+		s->rows_seen = offset;
+	}
 }
 
 /*
@@ -851,10 +929,21 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 	{
 		MemoryContext old;
 
+		if (s->max_rows >= 0 && s->rows_returned >= s->max_rows)
+		{
+			ExecClearTuple(slot);	/* a pushed LIMIT is reached */
+			return false;
+		}
 		while (s->cur_page < s->npages)
 		{
 			RolloutPage *page = s->wave[s->cur_page];
 
+			if (s->cur_rec < page->nrecords && s->skip > 0)
+			{
+				s->skip--;		/* an OFFSET the API did not take */
+				s->cur_rec++;
+				continue;
+			}
 			if (s->cur_rec < page->nrecords)
 			{
 				MemoryContextReset(row_cxt);
