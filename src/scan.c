@@ -758,6 +758,7 @@ rollout_scan_create(Relation rel, RolloutOptions *opts, RolloutConn *conn,
 	s->ncolumns = ncolumns;
 	s->resource = resource;
 	s->page_size = s->table_page_size = page_size;
+	s->max_rows = -1;
 	s->concurrency = Max(concurrency, 1);
 	s->page_cxt = AllocSetContextCreate(parent, "rollout_fdw page",
 										ALLOCSET_DEFAULT_SIZES);
