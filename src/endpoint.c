@@ -18,6 +18,7 @@
  */
 #include "postgres.h"
 
+#include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -54,12 +55,24 @@ rollout_endpoint_has(const char *resource, int routes)
 	return (rollout_endpoint(resource)->routes & routes) == routes;
 }
 
-/* The routes of the collection foreign table relid reads. */
+/*
+ * The routes of the collection foreign table relid reads.  Only its
+ * resource option is read: catalog queries (information_schema.tables)
+ * ask this of every table, and must not fail on another option.
+ */
 const RolloutEndpoint *
 rollout_table_endpoint(Oid relid)
 {
-	return rollout_endpoint(rollout_get_options(GetForeignTable(relid)->serverid,
-												InvalidOid, relid)->resource);
+	ListCell   *lc;
+
+	foreach(lc, GetForeignTable(relid)->options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "resource") == 0)
+			return rollout_endpoint(defGetString(d));
+	}
+	return rollout_endpoint("people");	/* the option's default (option.c) */
 }
 
 /* The requests the collection at path resource answers, for messages. */
