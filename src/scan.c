@@ -402,6 +402,9 @@ fetch_array_list(RolloutScan *s)
 	RolloutApiJob job = {0};
 	RolloutPage *page;
 
+	/* not paged: a pushed OFFSET is skipped here */
+	s->skip += s->walk_start;
+	s->walk_start = 0;
 	job.method = "GET";
 	job.url = psprintf("%s%s", s->opts->api_url, path);
 	job.label = path;

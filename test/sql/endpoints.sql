@@ -110,6 +110,9 @@ PREPARE fields(text) AS
   SELECT count(*) FROM ep.metadata_transactions_create WHERE transaction_type = $1;
 EXECUTE fields('listing');
 DEALLOCATE fields;
+-- not paged: a LIMIT and OFFSET are the scan's
+SELECT name FROM ep.metadata_transactions_create
+WHERE transaction_type = 'purchase' OFFSET 1 LIMIT 1;
 SELECT name FROM ep.metadata_transactions_create;
 SELECT name FROM ep.metadata_transactions_create WHERE transaction_type <> 'listing';
 EXPLAIN SELECT name FROM ep.metadata_transactions_create;
