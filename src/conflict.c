@@ -400,3 +400,79 @@ rollout_skip_existing(RolloutModifyState *st, char **bodies, int n,
 		}
 	}
 }
+
+/*
+ * The error of an INSERT batch (modify.c) whose job "failed" did not
+ * succeed.  A POST that
+ * may have acted (sent, then a transport failure or a 5xx) of a row with
+ * an e-mail is looked up first, with every other such POST of the batch
+ * (conflict.c): with ON CONFLICT DO NOTHING, the lookup before the POST
+ * found nobody, so a person holding the e-mail now was created by it and
+ * counts as created; without it, the person found may be an earlier one.
+ * Nothing is sent again: Rollout's lists may lag behind a create, so a
+ * lookup that finds nobody proves nothing.
+ */
+void
+rollout_raise_insert_failure(RolloutModifyState *st, RolloutApiJob *jobs, int njobs,
+					 int failed)
+{
+	RolloutEmailLookup *rows = palloc0(sizeof(RolloutEmailLookup) * njobs);
+	RolloutEmailLookup *row = &rows[failed];
+	RolloutApiJob *job = &jobs[failed];
+	int			unsure = 0;
+	char	   *detail;
+	char	   *hint;
+
+	if (rollout_conflict_supported(st->resource))
+	{
+		for (int j = 0; j < njobs; j++)
+			if (rollout_create_unsure(&jobs[j]))
+				rows[j].emails = rollout_row_emails(jobs[j].body);
+		rollout_find_by_email(st, rows, njobs, false);
+	}
+	for (int j = 0; j < njobs; j++)
+	{
+		if (!rollout_create_unsure(&jobs[j]))
+			continue;
+		if (rows[j].found_id != NULL && st->skip_existing)
+		{
+			st->acted++;
+			rollout_remember_id(st, rows[j].found_id);
+		}
+		else if (j != failed)
+			unsure++;
+	}
+	/* the error context counts the other POSTs that may have created */
+	st->in_flight += unsure;
+
+	if (!rollout_create_unsure(job) || row->emails == NIL)
+	{
+		rollout_api_raise_failure(st->opts, job);
+		rollout_check_status(job->method, job->label, &job->resp);
+	}
+	if (row->found_id != NULL && st->skip_existing)
+	{
+		detail = psprintf("The CRM created person %s for this row: GET /%s?email=%s found it after the failure.",
+						  row->found_id, st->resource, row->found_email);
+		hint = "The person exists: running the statement again with ON CONFLICT DO NOTHING skips this row.";
+	}
+	else if (row->found_id != NULL)
+	{
+		detail = psprintf("The request was sent before the failure; person %s holds this row's e-mail %s now. Without ON CONFLICT DO NOTHING nothing was looked up before the POST, so it may be an earlier person.",
+						  row->found_id, row->found_email);
+		hint = psprintf("Check person %s before running the statement again; with ON CONFLICT DO NOTHING, rows whose e-mail a person holds are skipped.",
+						row->found_id);
+	}
+	else if (row->failed)
+	{
+		detail = "The request was sent before the failure, so the record may have been created; looking its e-mail up afterwards failed too.";
+		hint = "Check whether the record exists before trying again.";
+	}
+	else
+	{
+		detail = psprintf("The request was sent before the failure, so the record may have been created; GET /%s?email=... found no person with this row's e-mail afterwards, but Rollout's lists can lag behind a create, so it was not sent again.",
+						  st->resource);
+		hint = "In a moment, run the statement again with ON CONFLICT DO NOTHING: the rows whose person exists by then are skipped.";
+	}
+	rollout_raise_unsure_create(job, detail, hint);
+}

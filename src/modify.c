@@ -341,8 +341,8 @@ push_acted_context(RolloutModifyState *st, ErrorContextCallback *errcb)
  * UTF-8; it is listed only when it is ASCII, which reads the same in any
  * database encoding.
  */
-static void
-remember_id(RolloutModifyState *st, const char *id)
+void
+rollout_remember_id(RolloutModifyState *st, const char *id)
 {
 	if (id != NULL && !pg_is_ascii(id))
 		id = "(not ASCII)";
@@ -454,81 +454,6 @@ fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
 }
 
 /*
- * The error of a batch whose job "failed" did not succeed.  A POST that
- * may have acted (sent, then a transport failure or a 5xx) of a row with
- * an e-mail is looked up first, with every other such POST of the batch
- * (conflict.c): with ON CONFLICT DO NOTHING, the lookup before the POST
- * found nobody, so a person holding the e-mail now was created by it and
- * counts as created; without it, the person found may be an earlier one.
- * Nothing is sent again: Rollout's lists may lag behind a create, so a
- * lookup that finds nobody proves nothing.
- */
-static void
-raise_insert_failure(RolloutModifyState *st, RolloutApiJob *jobs, int njobs,
-					 int failed)
-{
-	RolloutEmailLookup *rows = palloc0(sizeof(RolloutEmailLookup) * njobs);
-	RolloutEmailLookup *row = &rows[failed];
-	RolloutApiJob *job = &jobs[failed];
-	int			unsure = 0;
-	char	   *detail;
-	char	   *hint;
-
-	if (rollout_conflict_supported(st->resource))
-	{
-		for (int j = 0; j < njobs; j++)
-			if (rollout_create_unsure(&jobs[j]))
-				rows[j].emails = rollout_row_emails(jobs[j].body);
-		rollout_find_by_email(st, rows, njobs, false);
-	}
-	for (int j = 0; j < njobs; j++)
-	{
-		if (!rollout_create_unsure(&jobs[j]))
-			continue;
-		if (rows[j].found_id != NULL && st->skip_existing)
-		{
-			st->acted++;
-			remember_id(st, rows[j].found_id);
-		}
-		else if (j != failed)
-			unsure++;
-	}
-	/* the error context counts the other POSTs that may have created */
-	st->in_flight += unsure;
-
-	if (!rollout_create_unsure(job) || row->emails == NIL)
-	{
-		rollout_api_raise_failure(st->opts, job);
-		rollout_check_status(job->method, job->label, &job->resp);
-	}
-	if (row->found_id != NULL && st->skip_existing)
-	{
-		detail = psprintf("The CRM created person %s for this row: GET /%s?email=%s found it after the failure.",
-						  row->found_id, st->resource, row->found_email);
-		hint = "The person exists: running the statement again with ON CONFLICT DO NOTHING skips this row.";
-	}
-	else if (row->found_id != NULL)
-	{
-		detail = psprintf("The request was sent before the failure; person %s holds this row's e-mail %s now. Without ON CONFLICT DO NOTHING nothing was looked up before the POST, so it may be an earlier person.",
-						  row->found_id, row->found_email);
-		hint = psprintf("Check person %s before running the statement again; with ON CONFLICT DO NOTHING, rows whose e-mail a person holds are skipped.",
-						row->found_id);
-	}
-	else if (row->failed)
-	{
-		detail = "The request was sent before the failure, so the record may have been created; looking its e-mail up afterwards failed too.";
-		hint = "Check whether the record exists before trying again.";
-	}
-	else
-	{
-		detail = psprintf("The request was sent before the failure, so the record may have been created; GET /%s?email=... found no person with this row's e-mail afterwards, but Rollout's lists can lag behind a create, so it was not sent again.",
-						  st->resource);
-		hint = "In a moment, run the statement again with ON CONFLICT DO NOTHING: the rows whose person exists by then are skipped.";
-	}
-	rollout_raise_unsure_create(job, detail, hint);
-}
-
-/*
  * POST each row, all of them in flight at once (paced by the rate
  * limiter), then read every answer.  Every 2xx counts as created, even
  * when its answer is then unreadable: a failure is raised once every
@@ -628,11 +553,11 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 			if (problem == NULL)
 				problem = why;
 		}
-		remember_id(st, records[j] ? rollout_record_id(records[j], 0) : NULL);
+		rollout_remember_id(st, records[j] ? rollout_record_id(records[j], 0) : NULL);
 	}
 	st->in_flight = uncertain;
 	if (failed >= 0)
-		raise_insert_failure(st, jobs, njobs, failed);
+		rollout_raise_insert_failure(st, jobs, njobs, failed);
 	if (uncertain > 0)
 	{
 		ereport(ERROR,
@@ -803,7 +728,7 @@ rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		return NULL;			/* gone since the scan: not updated */
 	}
 	st->acted++;
-	remember_id(st, id);
+	rollout_remember_id(st, id);
 	if (st->retrieve)
 	{
 		record = read_answer(st, &resp, "PUT",
@@ -892,7 +817,7 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 		return NULL;
 	}
 	st->acted++;
-	remember_id(st, id);
+	rollout_remember_id(st, id);
 	end_row(old, &errcb);
 	return slot;
 }

@@ -545,6 +545,9 @@ extern void rollout_find_by_email(RolloutModifyState *st,
 								  bool strict);
 extern void rollout_skip_existing(RolloutModifyState *st, char **bodies,
 								  int n, bool *skip);
+extern void rollout_raise_insert_failure(RolloutModifyState *st,
+										 RolloutApiJob *jobs, int njobs,
+										 int failed);
 
 /* in auth.c */
 extern char *rollout_mint_jwt(const char *client_id, const char *secret,
@@ -660,6 +663,7 @@ extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid, List *pushed);
 
 /* in modify.c */
+extern void rollout_remember_id(RolloutModifyState *st, const char *id);
 extern void rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 										   RangeTblEntry *target_rte,
 										   Relation target_relation);
