@@ -2,7 +2,8 @@
  *
  * scan.c
  *		  Where a scan's records come from: list paging (overlapping offset
- *		  pages in flight together, or the next cursor), GETs by id, the
+ *		  pages in flight together, or the next cursor), several lists (one
+ *		  per value of a filter, first pages together), GETs by id, the
  *		  checks that make "every row or an error" true, and the repairs
  *		  that keep a scan of a CRM being edited whole.  ANALYZE samples
  *		  through it.
@@ -427,19 +428,14 @@ static void follow_cursor_instead(RolloutScan *s, const char *label,
 								  const char *why);
 
 /*
- * GET /{resource}?limit=N[&offset=M][&filters][&next=cursor]: one page of a
- * list.  The offset is a pushed OFFSET's, on the walk's first page only.
+ * The job of GET /{resource}?limit=N[&offset=M][&filters][&next=cursor]:
+ * the offset is a pushed OFFSET's, on the walk's first page only.
  */
 static void
-fetch_list_page(RolloutScan *s)
+list_page_job(RolloutScan *s, RolloutApiJob *job)
 {
 	char	   *path;
 	const char *label;
-	RolloutApiJob job = {0};
-	RolloutPage *page;
-	RolloutMetaValue *next;
-	int64		total;
-	int64		limit;
 
 	path = psprintf("/%s?limit=%d%s", s->resource, s->page_size,
 					s->filter_query);
@@ -459,24 +455,18 @@ fetch_list_page(RolloutScan *s)
 						 (long long) s->list_pages + 1);
 		path = psprintf("%s&next=%s", path, rollout_escape(s->next_cursor));
 	}
-	job.method = "GET";
-	job.url = psprintf("%s%s", s->opts->api_url, path);
-	job.label = label;
-	run_jobs(s, &job, 1);
-	if (s->walk_start > 0 && s->next_cursor == NULL &&
-		(job.resp.status == 400 || job.resp.status == 422))
-	{
-		follow_cursor_instead(s, label, "the offset was refused");
-		return;
-	}
-	page = read_list_page(s, &job);
-	if (s->walk_start > 0 && s->next_cursor == NULL &&
-		meta_count(page, ROLLOUT_META_OFFSET, label) != s->walk_start)
-	{
-		follow_cursor_instead(s, label,
-							  "the page does not say it starts at the offset asked for");
-		return;
-	}
+	job->method = "GET";
+	job->url = psprintf("%s%s", s->opts->api_url, path);
+	job->label = label;
+}
+
+/* One page of a list, received: checked, and where the list goes next. */
+static void
+take_list_page(RolloutScan *s, RolloutPage *page, const char *label)
+{
+	RolloutMetaValue *next;
+	int64		total;
+	int64		limit;
 
 	total = meta_count(page, ROLLOUT_META_TOTAL, label);
 	limit = meta_count(page, ROLLOUT_META_LIMIT, label);
@@ -529,6 +519,32 @@ fetch_list_page(RolloutScan *s)
 	}
 	drop_returned(s, page);
 	add_page(s, page);
+}
+
+/* GET /{resource}?limit=N[&offset=M][&filters][&next=cursor]: one page. */
+static void
+fetch_list_page(RolloutScan *s)
+{
+	RolloutApiJob job = {0};
+	RolloutPage *page;
+
+	list_page_job(s, &job);
+	run_jobs(s, &job, 1);
+	if (s->walk_start > 0 && s->next_cursor == NULL &&
+		(job.resp.status == 400 || job.resp.status == 422))
+	{
+		follow_cursor_instead(s, job.label, "the offset was refused");
+		return;
+	}
+	page = read_list_page(s, &job);
+	if (s->walk_start > 0 && s->next_cursor == NULL &&
+		meta_count(page, ROLLOUT_META_OFFSET, job.label) != s->walk_start)
+	{
+		follow_cursor_instead(s, job.label,
+							  "the page does not say it starts at the offset asked for");
+		return;
+	}
+	take_list_page(s, page, job.label);
 }
 
 /* ------------------------------------------------------------------
@@ -743,6 +759,76 @@ fetch_offset_pages(RolloutScan *s)
 }
 
 /* ------------------------------------------------------------------
+ * Several lists (a filter with several values, one list request each):
+ * their first pages in flight together, each id returned once across
+ * them (the set of ids returned is the scan's, not the list's)
+ * ------------------------------------------------------------------ */
+
+/*
+ * Start a list from its first page: nothing of the list before is kept.
+ * list: its filter query and the value of its required parameter (or NULL).
+ */
+static void
+begin_list(RolloutScan *s, List *list)
+{
+	s->done = false;
+	s->filter_query = linitial(list);
+	s->asked_value = lsecond(list);
+	s->next_cursor = NULL;
+	s->offset_paging = false;
+	s->repairing = false;
+	s->next_offset = 0;
+	s->page_limit = 0;
+	s->overlap = 0;
+	s->nlink_ids = 0;
+	s->link_offset = 0;
+	s->rewinds = 0;
+	s->seen_cursors = NULL;
+	s->first_total = s->last_total = s->max_total = -1;
+	s->rows_seen = 0;
+	s->list_pages = 0;
+	s->empty_pages = 0;
+}
+
+/*
+ * The first pages of the lists not asked yet, up to ROLLOUT_MAX_INFLIGHT
+ * in flight together.  A list that ends on its first page (one person's
+ * text messages, the people with an e-mail address) is taken whole; a
+ * longer one is walked afterwards from its start by the usual paging.
+ */
+static void
+fetch_first_pages(RolloutScan *s)
+{
+	int			n = Min(list_length(s->queries), ROLLOUT_MAX_INFLIGHT);
+	RolloutApiJob *jobs = palloc0(sizeof(RolloutApiJob) * n);
+
+	for (int k = 0; k < n; k++)
+	{
+		begin_list(s, list_nth(s->queries, k));
+		list_page_job(s, &jobs[k]);
+	}
+	run_jobs(s, jobs, n);
+	for (int k = 0; k < n; k++)
+	{
+		RolloutPage *page;
+
+		begin_list(s, list_nth(s->queries, k));
+		page = read_list_page(s, &jobs[k]);
+		if (has_next(page))
+		{
+			MemoryContext old = MemoryContextSwitchTo(s->scan_cxt);
+
+			s->long_lists = lappend(s->long_lists, list_nth(s->queries, k));
+			MemoryContextSwitchTo(old);
+		}
+		else
+			take_list_page(s, page, jobs[k].label);
+	}
+	s->queries = list_delete_first_n(s->queries, n);
+	s->done = true;
+}
+
+/* ------------------------------------------------------------------
  * The scan's interface
  * ------------------------------------------------------------------ */
 
@@ -805,6 +891,8 @@ restart(RolloutScan *s)
 	s->walk_start = 0;
 	s->skip = 0;
 	s->max_rows = -1;
+	s->queries = NIL;
+	s->long_lists = NIL;
 }
 
 /*
@@ -815,10 +903,51 @@ void
 rollout_scan_list(RolloutScan *s, const char *filter_query,
 				  const char *asked_value)
 {
+	rollout_scan_lists(s, list_make1((char *) filter_query),
+					   list_make1((char *) asked_value));
+}
+
+/*
+ * (Re)start as one list scan per distinct filter query, each id returned
+ * once across them; no query, no request.  asked_values: the value of the
+ * list's required parameter in each query (or NULL), or NIL.
+ */
+void
+rollout_scan_lists(RolloutScan *s, List *filter_queries, List *asked_values)
+{
+	MemoryContext old;
+	HTAB	   *seen = NULL;
+	List	   *queries = NIL;
+	ListCell   *lc;
+
 	restart(s);
-	s->filter_query = MemoryContextStrdup(s->scan_cxt, filter_query);
-	if (asked_value != NULL)
-		s->asked_value = MemoryContextStrdup(s->scan_cxt, asked_value);
+	old = MemoryContextSwitchTo(s->scan_cxt);
+	foreach(lc, filter_queries)
+	{
+		char	   *query = lfirst(lc);
+		char	   *asked = asked_values ?
+			list_nth(asked_values, foreach_current_index(lc)) : NULL;
+
+		if (set_add(s->scan_cxt, &seen, "rollout_fdw lists asked", query,
+					(int) strlen(query)))
+			queries = lappend(queries,
+							  list_make2(pstrdup(query),
+										 asked ? pstrdup(asked) : NULL));
+	}
+	MemoryContextSwitchTo(old);
+	if (list_length(queries) == 1)
+		begin_list(s, linitial(queries));
+	else if (rollout_endpoint(s->resource)->list_is_array)
+	{
+		/* one request each, not paged: asked one after the other */
+		s->long_lists = queries;
+		s->done = true;
+	}
+	else
+	{
+		s->queries = queries;
+		s->done = true;
+	}
 }
 
 /*
@@ -961,7 +1090,8 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 			s->cur_page++;
 			s->cur_rec = 0;
 		}
-		if (s->done || (s->max_pages > 0 && s->list_pages >= s->max_pages))
+		if ((s->done && s->queries == NIL && s->long_lists == NIL) ||
+			(s->max_pages > 0 && s->list_pages >= s->max_pages))
 		{
 			ExecClearTuple(slot);
 			return false;
@@ -975,12 +1105,22 @@ rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 		old = MemoryContextSwitchTo(s->page_cxt);
 		if (s->by_ids)
 			fetch_by_ids(s);
-		else if (s->offset_paging)
-			fetch_offset_pages(s);
-		else if (rollout_endpoint(s->resource)->list_is_array)
-			fetch_array_list(s);
+		else if (s->done && s->queries != NIL)
+			fetch_first_pages(s);
 		else
-			fetch_list_page(s);
+		{
+			if (s->done)
+			{
+				begin_list(s, linitial(s->long_lists));
+				s->long_lists = list_delete_first(s->long_lists);
+			}
+			if (s->offset_paging)
+				fetch_offset_pages(s);
+			else if (rollout_endpoint(s->resource)->list_is_array)
+				fetch_array_list(s);
+			else
+				fetch_list_page(s);
+		}
 		MemoryContextSwitchTo(old);
 		rollout_progress_report(s, false);
 	}
