@@ -9,10 +9,17 @@
  *
  *			'buyer' = ANY (tags)                     ->  tags=buyer
  *			emails @> '[{"value": "a@b.com"}]'       ->  email=a@b.com
+ *			'a@b.com' = ANY (email_addresses)        ->  email=a@b.com
+ *			  (a text[] column of field 'emails[*].value'; phones alike)
  *			phones @> '[{"value": "7185550166"}]'    ->  phone=7185550166
+ *			person_id = '11' (textMessages)          ->  personId=11
+ *			person_id IN ('11', '12'), x && ARRAY[..] ->  a list per value
  *
- *		  Then, of the request chosen: how many rows it brings, the LIMIT
- *		  it may pass on as its page size, whether it may take over the
+ *		  with constants, parameters and the outer rows of a nested loop
+ *		  (parameterized paths); a list that requires its parameter
+ *		  (textMessages: personId) is refused without it.  Then, of the
+ *		  request chosen: how many requests and rows it takes, the LIMIT it
+ *		  may pass on as its page size, whether it may take over the
  *		  query's OFFSET, and how EXPLAIN describes it.
  *
  * Rules kept here:
@@ -21,7 +28,9 @@
  *	- only values without a Var of the scanned table and without volatile
  *	  functions are pushed (constants, parameters, outer columns of a
  *	  nested loop);
- *	- Rollout's filters are case-sensitive, as the local check is;
+ *	- the API may match a filter more loosely than SQL (email= ignoring
+ *	  case, phone= by digits), never more strictly: a comparison under a
+ *	  nondeterministic collation is not pushed;
  *	- a LIMIT or an OFFSET is passed on only when it cannot change the
  *	  answer;
  *	- EXPLAIN shows a filter value only when it is a constant, and
@@ -33,6 +42,7 @@
 
 #include "access/stratnum.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -41,12 +51,15 @@
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
 #include "rewrite/rewriteManip.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/typcache.h"
+#include "foreign/foreign.h"
+#include <math.h>
 
 #include "rollout_fdw.h"
 
@@ -162,27 +175,6 @@ match_id_any(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause)
 	return lsecond(saop->args);
 }
 
-/* 'x' = ANY (tags): the value x, or NULL. */
-static Expr *
-match_tag(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause)
-{
-	ScalarArrayOpExpr *saop;
-	Expr	   *value;
-
-	if (!IsA(clause, ScalarArrayOpExpr))
-		return NULL;
-	saop = (ScalarArrayOpExpr *) clause;
-	value = linitial(saop->args);
-	if (!saop->useOr ||
-		!is_column(baserel, relid, lsecond(saop->args), "tags") ||
-		exprType((Node *) strip_relabel(lsecond(saop->args))) != TEXTARRAYOID ||
-		exprType((Node *) value) != TEXTOID ||
-		!is_equality(saop->opno, TEXTOID) ||
-		!pushable_value(root, baserel, value))
-		return NULL;
-	return value;
-}
-
 /*
  * emails @> '[{"value": "x"}]' (or phones): the constant x as a text
  * Const, or NULL.  Only that exact shape: one element, one key.
@@ -234,20 +226,339 @@ has_get_by_id(Oid relid)
 	return (rollout_table_endpoint(relid)->routes & ROLLOUT_ROUTE_GET) != 0;
 }
 
+/* ------------------------------------------------------------------
+ * List filters: conditions on a column as query parameters of the list
+ * ------------------------------------------------------------------ */
+
+/*
+ * The query parameters a list takes, and the field of the column each
+ * answers for.  An array column (a person's tags, e-mail addresses and
+ * phone numbers) is matched by 'x' = ANY (col), col @> ARRAY[x, ...] and
+ * col && ARRAY[x, y]; a scalar column (personId) by col = x and
+ * col = ANY (ARRAY[x, y]).  Several values ask one list per value.
+ */
+typedef struct ListFilter
+{
+	const char *param;			/* the query parameter */
+	const char *field;			/* the field the column reads */
+	bool		array;			/* the column holds an array of values */
+} ListFilter;
+
+static const ListFilter list_filters[] = {
+	{"tags", "tags", true},
+	{"email", "emails[*].value", true},
+	{"phone", "phones[*].value", true},
+	{"personId", "personId", false},
+};
+
+/* A condition a list filter answers. */
+typedef struct FilterMatch
+{
+	const char *param;
+	Expr	   *value;			/* the value, or an array of values ... */
+	bool		multi;			/* ... one list request per element */
+} FilterMatch;
+
+/* The collection path of a foreign table. */
+static const char *
+table_resource(Oid relid)
+{
+	return rollout_get_options(GetForeignTable(relid)->serverid, InvalidOid,
+							   relid)->resource;
+}
+
+/*
+ * Does the collection's list take the query parameter?  Its required
+ * parameter (textMessages: personId), and the filters documented for
+ * people (ROLLOUT_API.md section 3.1) on people or on a path the snapshot
+ * does not know.
+ */
+static bool
+list_takes(const char *resource, const char *param)
+{
+	const RolloutEndpoint *endpoint = rollout_endpoint(resource);
+
+	if (endpoint->required_param != NULL &&
+		strcmp(endpoint->required_param, param) == 0)
+		return true;
+	if (strcmp(param, "personId") == 0)
+		return false;
+	return endpoint->resource == NULL ||
+		strcmp(endpoint->resource, "people") == 0;
+}
+
+/* Is name, in camelCase, field (person_id and personId)? */
+static bool
+camel_is(const char *name, const char *field)
+{
+	bool		upper = false;
+
+	for (const char *p = name; *p; p++)
+	{
+		if (*p == '_' && p != name)
+		{
+			upper = true;
+			continue;
+		}
+		if (*field++ != (upper ? pg_toupper((unsigned char) *p) : *p))
+			return false;
+		upper = false;
+	}
+	return *field == '\0';
+}
+
+/*
+ * Is e a column of the scanned table reading field: its field option, else
+ * its name or its name in camelCase?
+ */
+static bool
+reads_field(RelOptInfo *baserel, Oid relid, Expr *e, const char *field)
+{
+	Var		   *var;
+	char	   *option;
+	char	   *name;
+
+	e = strip_relabel(e);
+	if (!IsA(e, Var))
+		return false;
+	var = (Var *) e;
+	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
+		var->varattno <= 0)
+		return false;
+	option = rollout_column_field(relid, var->varattno);
+	if (option != NULL)
+		return strcmp(option, field) == 0;
+	name = get_attname(relid, var->varattno, true);
+	return name != NULL && (strcmp(name, field) == 0 || camel_is(name, field));
+}
+
+/*
+ * A comparison the API answers as SQL does or more loosely: a deterministic
+ * collation (a case-insensitive one would match rows the API leaves out).
+ */
+static bool
+comparable(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
+/* One element of an array that must contain them all, or NULL. */
+static Expr *
+some_element(Expr *array)
+{
+	array = strip_relabel(array);
+	if (IsA(array, ArrayExpr) && !((ArrayExpr *) array)->multidims &&
+		((ArrayExpr *) array)->elements != NIL)
+		return linitial(((ArrayExpr *) array)->elements);
+	if (IsA(array, Const) && !((Const *) array)->constisnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) array)->constvalue);
+		Oid			elemtype = ARR_ELEMTYPE(arr);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+
+		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+						  &elems, &nulls, &nelems);
+		for (int k = 0; k < nelems; k++)
+			if (!nulls[k])
+				return (Expr *) makeConst(elemtype, -1,
+										  ((Const *) array)->constcollid,
+										  elemlen,
+										  datumCopy(elems[k], elembyval, elemlen),
+										  false, elembyval);
+	}
+	return NULL;
+}
+
+/* The forms of an array column: x = ANY (col), col @> a, a <@ col, col && a. */
+static bool
+match_array_column(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+				   Expr *clause, const char *field, FilterMatch *m)
+{
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Expr	   *col = lsecond(saop->args);
+		Oid			elemtype = get_element_type(exprType((Node *) col));
+
+		if (!saop->useOr || !reads_field(baserel, relid, col, field) ||
+			!OidIsValid(elemtype) || !is_equality(saop->opno, elemtype) ||
+			!comparable(saop->inputcollid))
+			return false;
+		m->value = linitial(saop->args);
+		m->multi = false;
+	}
+	else if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		bool		col_left = reads_field(baserel, relid, linitial(op->args), field);
+		Expr	   *other = col_left ? lsecond(op->args) : linitial(op->args);
+
+		if ((!col_left && !reads_field(baserel, relid, lsecond(op->args), field)) ||
+			!comparable(op->inputcollid))
+			return false;
+		if (op->opno == OID_ARRAY_OVERLAP_OP)
+		{
+			m->value = other;
+			m->multi = true;
+		}
+		else if (op->opno == (col_left ? OID_ARRAY_CONTAINS_OP :
+							  OID_ARRAY_CONTAINED_OP))
+		{
+			/* any one of the values asks for a superset */
+			m->value = some_element(other);
+			m->multi = false;
+		}
+		else
+			return false;
+	}
+	else
+		return false;
+	return m->value != NULL && pushable_value(root, baserel, m->value);
+}
+
+/* The forms of a scalar column: col = x, col = ANY (a). */
+static bool
+match_scalar_column(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+					Expr *clause, const char *field, FilterMatch *m)
+{
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Expr	   *col = linitial(saop->args);
+
+		if (!saop->useOr || !reads_field(baserel, relid, col, field) ||
+			type_is_array(exprType((Node *) col)) ||
+			!is_equality(saop->opno, exprType((Node *) strip_relabel(col))) ||
+			!comparable(saop->inputcollid))
+			return false;
+		m->value = lsecond(saop->args);
+		m->multi = true;
+	}
+	else if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		bool		col_left = reads_field(baserel, relid, linitial(op->args), field);
+		Expr	   *col = col_left ? linitial(op->args) : lsecond(op->args);
+
+		if ((!col_left && !reads_field(baserel, relid, col, field)) ||
+			type_is_array(exprType((Node *) col)) ||
+			!is_equality(op->opno, exprType((Node *) strip_relabel(col))) ||
+			!comparable(op->inputcollid))
+			return false;
+		m->value = col_left ? lsecond(op->args) : linitial(op->args);
+		m->multi = false;
+	}
+	else
+		return false;
+	return pushable_value(root, baserel, m->value);
+}
+
+static bool match_filter(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+						 const char *resource, Expr *clause, FilterMatch *m);
+
+/*
+ * An OR of single values for one filter ('a' = ANY (emails) OR
+ * u.email = ANY (emails)): the array of the values, a list per value.
+ */
+static bool
+match_or(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+		 const char *resource, BoolExpr *or, FilterMatch *m)
+{
+	List	   *values = NIL;
+	ListCell   *lc;
+	Oid			type = InvalidOid;
+	ArrayExpr  *array;
+
+	foreach(lc, or->args)
+	{
+		FilterMatch arm;
+
+		if (is_orclause(lfirst(lc)) ||
+			!match_filter(root, baserel, relid, resource, lfirst(lc), &arm) ||
+			arm.multi || (values != NIL && strcmp(arm.param, m->param) != 0) ||
+			(values != NIL && exprType((Node *) arm.value) != type))
+			return false;
+		m->param = arm.param;
+		type = exprType((Node *) arm.value);
+		values = lappend(values, arm.value);
+	}
+	if (!OidIsValid(get_array_type(type)))
+		return false;
+	array = makeNode(ArrayExpr);
+	array->array_typeid = get_array_type(type);
+	array->element_typeid = type;
+	array->elements = values;
+	array->multidims = false;
+	array->location = -1;
+	m->value = (Expr *) array;
+	m->multi = true;
+	return true;
+}
+
+/* Which list filter answers this clause, and with what value(s)? */
+static bool
+match_filter(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+			 const char *resource, Expr *clause, FilterMatch *m)
+{
+	static const char *const contacts[][2] = {{"emails", "email"},
+	{"phones", "phone"}};
+	const char *required = rollout_endpoint(resource)->required_param;
+
+	/* the parameter the list requires (personId, transactionType) */
+	if (required != NULL &&
+		match_scalar_column(root, baserel, relid, clause, required, m))
+	{
+		m->param = required;
+		return true;
+	}
+	for (int i = 0; i < lengthof(list_filters); i++)
+	{
+		const ListFilter *f = &list_filters[i];
+
+		if (list_takes(resource, f->param) &&
+			(f->array ?
+			 match_array_column(root, baserel, relid, clause, f->field, m) :
+			 match_scalar_column(root, baserel, relid, clause, f->field, m)))
+		{
+			m->param = f->param;
+			return true;
+		}
+	}
+	for (int i = 0; i < lengthof(contacts); i++)
+	{
+		if (list_takes(resource, contacts[i][1]) &&
+			(m->value = match_contact(relid, baserel, clause,
+									  contacts[i][0])) != NULL)
+		{
+			m->param = contacts[i][1];
+			m->multi = false;
+			return true;
+		}
+	}
+	if (is_orclause(clause))
+		return match_or(root, baserel, relid, resource, (BoolExpr *) clause, m);
+	return false;
+}
+
 /*
  * Sort the clauses (RestrictInfos) of a scan into what the request answers.
- * The id forms win over the list filters; one value per filter.
+ * The id forms win over the list filters; one condition per query
+ * parameter, and one parameter with several values (the lists asked are
+ * one per value).
  */
 void
 rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 						 List *clauses, RolloutPushdown *pd)
 {
 	ListCell   *lc;
-	bool		has_tags = false;
-	bool		has_email = false;
-	bool		has_phone = false;
-	const char *required = rollout_table_endpoint(relid)->required_param;
-	List	   *filtered = NIL;
+	const char *resource = table_resource(relid);
+	bool		has_multi = false;
 
 	memset(pd, 0, sizeof(RolloutPushdown));
 	pd->mode = ROLLOUT_SCAN_LIST;
@@ -275,6 +586,7 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	}
 	if (pd->mode != ROLLOUT_SCAN_LIST)
 	{
+		pd->pushed_params = list_make1(makeString("id"));
 		pd->all_pushed = list_length(pd->pushed) == list_length(clauses);
 		return;
 	}
@@ -282,86 +594,97 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	foreach(lc, clauses)
 	{
 		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
-		Expr	   *value;
-		const char *name = NULL;
+		FilterMatch m;
+		ListCell   *name;
+		bool		taken = false;
 
-		/* the query parameter the list requires: <its column> = value */
-		if (required != NULL &&
-			(value = match_key_equality(root, baserel, relid, clause,
-										required)) != NULL)
-		{
-			name = required;
-			required = NULL;
-		}
-		else if (!has_tags && (value = match_tag(root, baserel, relid, clause)))
-		{
-			has_tags = true;
-			name = "tags";
-		}
-		else if (!has_email &&
-				 (value = match_contact(relid, baserel, clause, "emails")))
-		{
-			has_email = true;
-			name = "email";
-		}
-		else if (!has_phone &&
-				 (value = match_contact(relid, baserel, clause, "phones")))
-		{
-			has_phone = true;
-			name = "phone";
-		}
-		if (name == NULL)
+		if (!match_filter(root, baserel, relid, resource, clause, &m))
 			continue;
-		pd->filter_names = lappend(pd->filter_names, makeString((char *) name));
-		pd->filter_values = lappend(pd->filter_values, value);
-		filtered = lappend(filtered, clause);
+		foreach(name, pd->filter_names)
+			taken |= strcmp(strVal(lfirst(name)), m.param) == 0;
+		if (taken || (m.multi && has_multi))
+			continue;
+		has_multi |= m.multi;
+		pd->several_lists |= m.multi;
+		pd->filter_names = lappend(pd->filter_names,
+								   makeString(pstrdup(m.param)));
+		pd->filter_values = lappend(pd->filter_values, m.value);
+		pd->pushed = lappend(pd->pushed, clause);
+		pd->pushed_params = lappend(pd->pushed_params,
+									makeString(pstrdup(m.param)));
 	}
-	pd->pushed = filtered;
-	pd->all_pushed = list_length(filtered) == list_length(clauses);
+	pd->all_pushed = list_length(pd->pushed) == list_length(clauses);
 }
 
-/* Is this equivalence member the id column (the Var in arg)? */
+/* Does the request lack the query parameter its list requires? */
+bool
+rollout_lacks_required(RolloutPushdown *pd, Oid relid)
+{
+	const char *required = rollout_endpoint(table_resource(relid))->required_param;
+	ListCell   *lc;
+
+	if (pd->mode != ROLLOUT_SCAN_LIST || required == NULL)
+		return false;
+	foreach(lc, pd->filter_names)
+		if (strcmp(strVal(lfirst(lc)), required) == 0)
+			return false;
+	return true;
+}
+
+/* Is this equivalence member the column (the Var in arg)? */
 static bool
-is_id_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
-			 EquivalenceMember *em, void *arg)
+is_column_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				 EquivalenceMember *em, void *arg)
 {
 	return equal(strip_relabel(em->em_expr), arg);
 }
 
 /*
- * The join clauses "id = <columns of other tables>" a parameterized path
- * can answer, one GET /{resource}/{id} per outer row: those the planner
- * keeps as join clauses, and those it derives from equivalence classes
- * (an inner join's p.id = f.person_id lives there).
+ * The join clauses a parameterized path can answer, one request per outer
+ * row: id = <outer column> (GET /{resource}/{id}) and the list filters
+ * with an outer value (personId = t.person_id, u.email = ANY
+ * (p.email_addresses)).  Those the planner keeps as join clauses, and
+ * the equalities it derives from equivalence classes (an inner join's
+ * p.id = f.person_id lives there).
  */
 List *
-rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
+rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 {
 	List	   *candidates = NIL;
 	List	   *result = NIL;
 	ListCell   *lc;
+	const char *resource = table_resource(relid);
 	Relation	rel = RelationIdGetRelation(relid);
 	TupleDesc	desc = RelationGetDescr(rel);
+	bool		id_found = false;
+	bool		scalar_filters = false;
 
-	if (!has_get_by_id(relid))
-	{
-		RelationClose(rel);
-		return NIL;				/* a list per outer row: never cheaper */
-	}
-	for (int i = 0; i < desc->natts; i++)
+	for (int f = 0; f < lengthof(list_filters); f++)
+		scalar_filters |= !list_filters[f].array &&
+			list_takes(resource, list_filters[f].param);
+	for (int i = 0; i < desc->natts && (!id_found || scalar_filters); i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Var		   *var;
+		bool		wanted = false;
 
-		if (att->attisdropped || !rollout_is_id_column(relid, i + 1))
+		if (att->attisdropped)
 			continue;
-		candidates = generate_implied_equalities_for_column(root, baserel,
-															is_id_member,
-															makeVar(baserel->relid, i + 1,
-																	att->atttypid,
-																	att->atttypmod,
-																	att->attcollation, 0),
-															baserel->lateral_referencers);
-		break;
+		var = makeVar(baserel->relid, i + 1, att->atttypid, att->atttypmod,
+					  att->attcollation, 0);
+		if (!id_found && has_get_by_id(relid) &&
+			rollout_is_id_column(relid, i + 1))
+			wanted = id_found = true;
+		for (int f = 0; f < lengthof(list_filters) && !wanted; f++)
+			wanted = !list_filters[f].array &&
+				list_takes(resource, list_filters[f].param) &&
+				reads_field(baserel, relid, (Expr *) var, list_filters[f].field);
+		if (wanted)
+			candidates = list_concat(candidates,
+									 generate_implied_equalities_for_column(root, baserel,
+																			is_column_member,
+																			var,
+																			baserel->lateral_referencers));
 	}
 	RelationClose(rel);
 	candidates = list_concat(candidates, list_copy(baserel->joininfo));
@@ -369,10 +692,13 @@ rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	foreach(lc, candidates)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		FilterMatch m;
 
 		if (!join_clause_is_movable_to(ri, baserel) ||
 			bms_is_subset(ri->clause_relids, baserel->relids) ||
-			match_id_equality(root, baserel, relid, ri->clause) == NULL)
+			((!has_get_by_id(relid) ||
+			  match_id_equality(root, baserel, relid, ri->clause) == NULL) &&
+			 !match_filter(root, baserel, relid, resource, ri->clause, &m)))
 			continue;
 		result = lappend(result, ri);
 	}
@@ -393,6 +719,38 @@ rollout_id_count(Expr *array)
 	if (IsA(array, ArrayExpr))
 		return list_length(((ArrayExpr *) array)->elements);
 	return 10;
+}
+
+/* Is a filter's value an array of values, one list each? */
+static bool
+is_multi(Expr *value)
+{
+	return type_is_array(exprType((Node *) value));
+}
+
+/*
+ * The requests of the request chosen: one by id, one per id; for lists a
+ * page per page_size of the records they bring, and at least one per list.
+ */
+double
+rollout_request_count(RolloutPushdown *pd, double list_rows, int page_size)
+{
+	double		lists = 1;
+	ListCell   *lc;
+
+	switch (pd->mode)
+	{
+		case ROLLOUT_SCAN_ID:
+			return 1;
+		case ROLLOUT_SCAN_IDS:
+			return rollout_id_count(pd->id_value);
+		case ROLLOUT_SCAN_LIST:
+			break;
+	}
+	foreach(lc, pd->filter_values)
+		if (is_multi(lfirst(lc)))
+			lists = rollout_id_count(lfirst(lc));
+	return Max(lists, ceil(list_rows / page_size));
 }
 
 /*
@@ -506,6 +864,93 @@ window_text(Node *value, const char *name, int64 at_most)
  * With a pushed OFFSET (count and offset: the query's LIMIT and OFFSET),
  * the first request's limit and offset.
  */
+/* A constant as it is sent, percent-encoded; else NULL. */
+static char *
+const_text(Expr *e)
+{
+	Oid			typoutput;
+	bool		varlena;
+
+	e = strip_relabel(e);
+	if (!IsA(e, Const) || ((Const *) e)->constisnull)
+		return NULL;
+	getTypeOutputInfo(((Const *) e)->consttype, &typoutput, &varlena);
+	return rollout_escape(OidOutputFunctionCall(typoutput,
+												((Const *) e)->constvalue));
+}
+
+/*
+ * A filter's value for EXPLAIN: a constant written out, several values as
+ * {each of a, b} (one list each), else {value} or {each value}.
+ */
+static void
+describe_value(StringInfo buf, Expr *value)
+{
+	List	   *texts = NIL;
+	ListCell   *lc;
+
+	if (!is_multi(value))
+	{
+		char	   *text = const_text(value);
+
+		appendStringInfoString(buf, text ? text : "{value}");
+		return;
+	}
+	value = strip_relabel(value);
+	if (IsA(value, ArrayExpr))
+	{
+		foreach(lc, ((ArrayExpr *) value)->elements)
+		{
+			char	   *text = const_text(lfirst(lc));
+
+			if (text == NULL)
+			{
+				texts = NIL;
+				break;
+			}
+			texts = lappend(texts, text);
+		}
+	}
+	else if (IsA(value, Const) && !((Const *) value)->constisnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+		Oid			typoutput;
+		bool		varlena;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &elemlen, &elembyval, &elemalign);
+		getTypeOutputInfo(ARR_ELEMTYPE(arr), &typoutput, &varlena);
+		deconstruct_array(arr, ARR_ELEMTYPE(arr), elemlen, elembyval,
+						  elemalign, &elems, &nulls, &nelems);
+		for (int k = 0; k < nelems; k++)
+			if (!nulls[k])
+				texts = lappend(texts,
+								rollout_escape(OidOutputFunctionCall(typoutput,
+																	 elems[k])));
+		if (texts == NIL)
+		{
+			appendStringInfoString(buf, "{no value: nothing is sent}");
+			return;
+		}
+	}
+	if (texts == NIL)
+	{
+		appendStringInfoString(buf, "{each value}");
+		return;
+	}
+	appendStringInfoString(buf, "{each of ");
+	foreach(lc, texts)
+		appendStringInfo(buf, "%s%s", lc == list_head(texts) ? "" : ", ",
+						 (char *) lfirst(lc));
+	appendStringInfoChar(buf, '}');
+}
+
+/* The request as EXPLAIN shows it; constant filter values written out. */
 char *
 rollout_describe_request(RolloutPushdown *pd, const char *resource,
 						 int page_size, bool parameterized, bool window,
@@ -537,23 +982,13 @@ rollout_describe_request(RolloutPushdown *pd, const char *resource,
 				appendStringInfo(&buf, "GET /%s?limit=%d&", resource, page_size);
 			forboth(name, pd->filter_names, value, pd->filter_values)
 			{
-				Expr	   *v = lfirst(value);
-
-				if (IsA(v, Const) && !((Const *) v)->constisnull)
-				{
-					Oid			typoutput;
-					bool		varlena;
-
-					getTypeOutputInfo(((Const *) v)->consttype, &typoutput,
-									  &varlena);
-					appendStringInfo(&buf, "%s=%s&", strVal(lfirst(name)),
-									 rollout_escape(OidOutputFunctionCall(typoutput,
-																		  ((Const *) v)->constvalue)));
-				}
-				else
-					appendStringInfo(&buf, "%s={value}&", strVal(lfirst(name)));
+				appendStringInfo(&buf, "%s=", strVal(lfirst(name)));
+				describe_value(&buf, lfirst(value));
+				appendStringInfoChar(&buf, '&');
 			}
 			buf.data[--buf.len] = '\0';	/* the last '&' or '?' */
+			if (parameterized)
+				appendStringInfoString(&buf, " for each outer row");
 			break;
 	}
 	return buf.data;
@@ -562,14 +997,15 @@ rollout_describe_request(RolloutPushdown *pd, const char *resource,
 /* The pushed conditions as SQL, for EXPLAIN VERBOSE. */
 char *
 rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
-						List *pushed)
+						RolloutPushdown *pd)
 {
 	StringInfoData buf;
 	List	   *context = deparse_context_for(get_rel_name(relid), relid);
 	ListCell   *lc;
+	ListCell   *param;
 
 	initStringInfo(&buf);
-	foreach(lc, pushed)
+	forboth(lc, pd->pushed, param, pd->pushed_params)
 	{
 		Node	   *clause = lfirst(lc);
 
@@ -584,7 +1020,8 @@ rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 								   deparse_expression(clause, context, false, false));
 		}
 		else
-			appendStringInfoString(&buf, "id = (the outer row's value)");
+			appendStringInfo(&buf, "%s = (the outer row's value)",
+							 strVal(lfirst(param)));
 	}
 	return buf.data;
 }

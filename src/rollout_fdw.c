@@ -32,6 +32,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
@@ -151,49 +152,56 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * One unparameterized path (a list, or requests by id), and one path per
- * join clause "id = outer column": a GET by id per outer row.  A request
- * costs REQUEST_COST; a list costs one request per page of the records its
- * filters select (local conditions read every page all the same), so a
- * nested loop wins while the outer side has fewer rows than a full scan
- * has pages.
+ * join clause with an outer value (id = outer column: a GET by id per outer
+ * row; a list filter: a list per outer row).  A request costs REQUEST_COST;
+ * a list costs one request per page of the records its filters select
+ * (local conditions read every page all the same), at least one per list,
+ * so a nested loop wins while the outer side has fewer rows than a full
+ * scan has pages.  A path whose list lacks the parameter the list requires
+ * costs disable_cost more: the planner takes it only when nothing else
+ * answers, and then rolloutGetForeignPlan refuses it.
  */
 static void
 rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					   Oid foreigntableid)
 {
 	RolloutRelInfo *info = baserel->fdw_private;
-	double		requests;
+	bool		lacks = rollout_lacks_required(&info->pushdown, foreigntableid);
 	ListCell   *lc;
 
-	switch (info->pushdown.mode)
-	{
-		case ROLLOUT_SCAN_ID:
-			requests = 1;
-			break;
-		case ROLLOUT_SCAN_IDS:
-			requests = baserel->rows;
-			break;
-		default:
-			requests = Max(1, ceil(info->list_rows / info->opts->page_size));
-			break;
-	}
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
 									 REQUEST_COST,
-									 REQUEST_COST * requests +
-									 cpu_tuple_cost * 10 * baserel->rows,
+									 REQUEST_COST *
+									 rollout_request_count(&info->pushdown,
+														   info->list_rows,
+														   info->opts->page_size) +
+									 cpu_tuple_cost * 10 * baserel->rows +
+									 (lacks ? disable_cost : 0),
 									 NIL, NULL, NULL, NIL));
 
-	foreach(lc, rollout_id_join_clauses(root, baserel, foreigntableid))
+	foreach(lc, rollout_join_clauses(root, baserel, foreigntableid))
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Relids		outer = bms_difference(ri->clause_relids, baserel->relids);
 		ParamPathInfo *ppi = get_baserel_parampathinfo(root, baserel, outer);
+		RolloutPushdown pd;
 
+		rollout_classify_clauses(root, baserel, foreigntableid,
+								 list_make1(ri), &pd);
 		add_path(baserel, (Path *)
 				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
 										 REQUEST_COST,
-										 REQUEST_COST + cpu_tuple_cost * 10,
+										 REQUEST_COST *
+										 rollout_request_count(&pd,
+															   clamp_row_est(info->table_rows *
+																			 clauselist_selectivity(root, list_make1(ri),
+																									baserel->relid,
+																									JOIN_INNER, NULL)),
+															   info->opts->page_size) +
+										 cpu_tuple_cost * 10 * ppi->ppi_rows +
+										 (lacks && rollout_lacks_required(&pd, foreigntableid) ?
+										  disable_cost : 0),
 										 NIL, outer, NULL, NIL));
 	}
 }
@@ -274,7 +282,7 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private,
 						  makeString(rollout_describe_pushed(root, baserel,
 															 foreigntableid,
-															 pd.pushed)));
+															 &pd)));
 	fdw_private = lappend(fdw_private,
 						  makeInteger(info->opts->scan_concurrency));
 	fdw_private = lappend(fdw_private,
@@ -308,7 +316,8 @@ rolloutGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 	if (info == NULL || info->pushdown.mode != ROLLOUT_SCAN_LIST ||
 		rollout_endpoint(info->opts->resource)->list_is_array ||
 		!final->limit_needed ||
-		!rollout_offset_pushable(root, input_rel, info->pushdown.all_pushed))
+		!rollout_offset_pushable(root, input_rel, info->pushdown.all_pushed &&
+								 !info->pushdown.several_lists))
 		return;
 
 	/* unknown values (parameters): a tenth of the rows, as the planner guesses */
@@ -422,77 +431,105 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
+/* The non-NULL elements of an array, as text. */
+static List *
+array_texts(Datum array)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Oid			typoutput;
+	bool		varlena;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	List	   *texts = NIL;
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	getTypeOutputInfo(elemtype, &typoutput, &varlena);
+	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+					  &elems, &nulls, &nelems);
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			texts = lappend(texts, OidOutputFunctionCall(typoutput, elems[k]));
+	return texts;
+}
+
 /*
- * The "&name=value" parameters of the list filters, evaluated; *asked, the
- * value of the parameter the list requires (or NULL).
+ * The "&name=value..." queries of the list filters, evaluated: one, or one
+ * per value of the filter with several; *asked, for each, the value of the
+ * parameter the list requires (or NULL).  A NULL value matches nothing:
+ * then no query, and no request.
  */
-static char *
-filter_query(RolloutScanState *st, ExprContext *econtext, char **asked)
+static List *
+filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
 {
 	const char *required = rollout_endpoint(st->scan->resource)->required_param;
-
-	StringInfoData buf;
+	List	   *queries = list_make1("");
 	ListCell   *name;
 	ListCell   *state;
 
-	initStringInfo(&buf);
+	*asked = list_make1(NULL);
 	forboth(name, st->filter_names, state, st->filter_states)
 	{
+		ExprState  *es = lfirst(state);
 		bool		isnull;
-		char	   *value = value_text(lfirst(state), econtext, &isnull);
+		bool		is_required = required != NULL &&
+			strcmp(strVal(lfirst(name)), required) == 0;
+		List	   *values;
+		List	   *longer = NIL;
+		List	   *longer_asked = NIL;
+		ListCell   *q;
+		ListCell   *v;
 
-		/* a NULL value matches nothing: the local check will say so */
-		if (isnull)
-			value = "";
-		if (required != NULL && strcmp(strVal(lfirst(name)), required) == 0)
-			*asked = value;
-		appendStringInfo(&buf, "&%s=%s", strVal(lfirst(name)),
-						 rollout_escape(value));
+		if (type_is_array(exprType((Node *) es->expr)))
+		{
+			Datum		array = ExecEvalExpr(es, econtext, &isnull);
+
+			values = isnull ? NIL : array_texts(array);
+		}
+		else
+		{
+			char	   *value = value_text(es, econtext, &isnull);
+
+			values = isnull ? NIL : list_make1(value);
+		}
+		foreach(q, queries)
+			foreach(v, values)
+			{
+				longer = lappend(longer,
+								 psprintf("%s&%s=%s", (char *) lfirst(q),
+										  strVal(lfirst(name)),
+										  rollout_escape(lfirst(v))));
+				longer_asked = lappend(longer_asked, is_required ? lfirst(v) :
+									   list_nth(*asked, foreach_current_index(q)));
+			}
+		queries = longer;
+		*asked = longer_asked;
 	}
-	return buf.data;
+	return queries;
 }
 
 /* The ids to GET: the id, or each non-NULL id of the array. */
 static List *
 scan_ids(RolloutScanState *st, ExprContext *econtext)
 {
-	List	   *ids = NIL;
 	bool		isnull;
 
 	if (st->mode == ROLLOUT_SCAN_ID)
 	{
 		char	   *id = value_text(st->id_state, econtext, &isnull);
 
-		if (!isnull)
-			ids = list_make1(id);
+		return isnull ? NIL : list_make1(id);
 	}
 	else
 	{
 		Datum		array = ExecEvalExpr(st->id_state, econtext, &isnull);
-		ArrayType  *arr;
-		Oid			elemtype;
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-		Oid			typoutput;
-		bool		varlena;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nelems;
 
-		if (isnull)
-			return NIL;
-		arr = DatumGetArrayTypeP(array);
-		elemtype = ARR_ELEMTYPE(arr);
-		get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-		getTypeOutputInfo(elemtype, &typoutput, &varlena);
-		deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
-						  &elems, &nulls, &nelems);
-		for (int k = 0; k < nelems; k++)
-			if (!nulls[k])
-				ids = lappend(ids, OidOutputFunctionCall(typoutput, elems[k]));
+		return isnull ? NIL : array_texts(array);
 	}
-	return ids;
 }
 
 /*
@@ -529,13 +566,12 @@ rolloutIterateForeignScan(ForeignScanState *node)
 
 	if (!st->started)
 	{
-		char	   *asked = NULL;
-
 		if (st->mode == ROLLOUT_SCAN_LIST)
 		{
-			char	   *query = filter_query(st, econtext, &asked);
+			List	   *asked;
+			List	   *queries = filter_queries(st, econtext, &asked);
 
-			rollout_scan_list(st->scan, query, asked);
+			rollout_scan_lists(st->scan, queries, asked);
 			if (st->window)
 				rollout_scan_window(st->scan,
 									window_value(st->offset_state, econtext,

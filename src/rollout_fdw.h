@@ -229,8 +229,10 @@ typedef struct RolloutPushdown
 	Expr	   *id_value;		/* the id (ID) or the array of ids (IDS) */
 	List	   *filter_names;	/* LIST: String query parameters ... */
 	List	   *filter_values;	/* ... and the Exprs of their values */
-	List	   *pushed;			/* the clauses the request answers */
+	List	   *pushed;			/* the clauses the request answers ... */
+	List	   *pushed_params;	/* ... and the String parameter of each */
 	bool		all_pushed;		/* every clause is among them */
+	bool		several_lists;	/* a filter with several values */
 } RolloutPushdown;
 
 /* How a column reads its JSON value and converts it to its type. */
@@ -388,6 +390,9 @@ typedef struct RolloutScan
 	List	   *ids;			/* by ids: the ids, as text */
 	const char *filter_query;	/* list: "&name=value..." */
 	const char *asked_value;	/* list: its required parameter's value */
+	List	   *queries;		/* several lists: (query, asked value)
+								 * pairs not asked yet ... */
+	List	   *long_lists;		/* ... and those longer than a page */
 
 	/* where it stands */
 	RolloutPage **wave;			/* the pages of the last requests */
@@ -640,6 +645,8 @@ extern RolloutScan *rollout_scan_create(Relation rel, RolloutOptions *opts,
 extern void rollout_scan_list(RolloutScan *s, const char *filter_query,
 							  const char *asked_value);
 extern void rollout_scan_window(RolloutScan *s, int64 offset, int64 count);
+extern void rollout_scan_lists(RolloutScan *s, List *filter_queries,
+							   List *asked_values);
 extern void rollout_scan_ids(RolloutScan *s, List *ids);
 extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 							  MemoryContext row_cxt);
@@ -648,9 +655,12 @@ extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid, List *clauses,
 									 RolloutPushdown *pd);
-extern List *rollout_id_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
-									 Oid relid);
+extern List *rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+								  Oid relid);
+extern bool rollout_lacks_required(RolloutPushdown *pd, Oid relid);
 extern double rollout_id_count(Expr *array);
+extern double rollout_request_count(RolloutPushdown *pd, double list_rows,
+									int page_size);
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
@@ -660,7 +670,7 @@ extern char *rollout_describe_request(RolloutPushdown *pd,
 									  bool parameterized, bool window,
 									  Node *count, Node *offset);
 extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
-									 Oid relid, List *pushed);
+									 Oid relid, RolloutPushdown *pd);
 
 /* in modify.c */
 extern void rollout_remember_id(RolloutModifyState *st, const char *id);

@@ -500,6 +500,15 @@ def test_other_collections(emu):
             check(f"{path}: get by id", one.status == 200 and one.json == items[0], one)
     notes = emu.call("GET", "/api/notes?personId=11").json["notes"]
     check("notes: personId filter", notes and all(n["personId"] == 11 for n in notes), notes)
+    check("textMessages: personId required",
+          error_message(emu.call("GET", "/api/textMessages")) == "personId is required")
+    emu.admin("POST", "paging", {"email_match": "case-insensitive", "phone_match": "digits"})
+    found = emu.call("GET", "/api/people?email=ISABELLA.MARTINEZ%40example.com"
+                     "&phone=718-555-0166").json["people"]
+    emu.admin("POST", "paging", {})
+    exact = emu.call("GET", "/api/people?email=ISABELLA.MARTINEZ%40example.com").json["people"]
+    check("people: email and phone matching switches",
+          [p["id"] for p in found] == [11] and exact == [], (found, exact))
     check("users: missing -> 404",
           error_message(emu.call("GET", "/api/users/999")) == "User not found")
     lists = emu.call("GET", "/api/lists").json["lists"]
