@@ -161,7 +161,7 @@ c.check("each with its personId",
 admin("DELETE", "log")
 rc, _, err, _ = psql("SELECT * FROM text_messages", DB)
 c.check("text messages without personId: refused, nothing sent",
-        rc != 0 and "person_id" in err and len(log()) == 0, (rc, err, log()))
+        rc != 0 and "personId" in err and len(log()) == 0, (rc, err, log()))
 
 print("# requests of the joins of 5 app users with 2000 CRM people: " +
       ", ".join(f"{n} ({m}) {r}" for (n, m), r in figures.items()))
