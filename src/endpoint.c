@@ -187,6 +187,6 @@ rollout_check_required_filter(Oid relid, const char *resource,
 					get_rel_name(relid), required),
 			 errdetail("Rollout answers GET /%s only with the query parameter %s.",
 					   resource, required),
-			 errhint("Add WHERE <the column reading %s> = <a constant or a parameter>.",
+			 errhint("Add WHERE <the column reading %s> = <a value>, = ANY (<values>), or join on that column.",
 					 required)));
 }

@@ -823,20 +823,23 @@ window_value_ok(Node *value)
 
 /*
  * May the scan take over the query's LIMIT and OFFSET (the OFFSET sent as
- * the list's offset parameter)?  Only for a plain scan of this table whose
- * every condition the request answers, so the rows the API skips are the
- * rows the query would skip; with an OFFSET that is not a constant zero or
+ * the list's offset parameter)?  Only for a plain scan of this table with
+ * no condition at all, so the rows the API skips are the rows the query
+ * would skip: how the API matches a filter (tags, email, phone) is not
+ * known (ROLLOUT_API.md section 12), and the rows it skips that the local
+ * recheck would have dropped would shift the window; with an OFFSET that is not a constant zero or
  * NULL (without one the LIMIT alone is passed on, rollout_limit_rows), and
  * LIMIT and OFFSET values known when the scan starts (constants,
  * parameters).
  */
 bool
 rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
-						bool all_pushed)
+						const RolloutPushdown *pd)
 {
 	Node	   *offset = root->parse->limitOffset;
 
-	if (!all_pushed || offset == NULL || !plain_scan_of(root, baserel))
+	if (!pd->all_pushed || pd->pushed != NIL || pd->filter_names != NIL ||
+		offset == NULL || !plain_scan_of(root, baserel))
 		return false;
 	if (IsA(offset, Const) &&
 		(((Const *) offset)->constisnull ||

@@ -316,8 +316,7 @@ rolloutGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 	if (info == NULL || info->pushdown.mode != ROLLOUT_SCAN_LIST ||
 		rollout_endpoint(info->opts->resource)->list_is_array ||
 		!final->limit_needed ||
-		!rollout_offset_pushable(root, input_rel, info->pushdown.all_pushed &&
-								 !info->pushdown.several_lists))
+		!rollout_offset_pushable(root, input_rel, &info->pushdown))
 		return;
 
 	/* unknown values (parameters): a tenth of the rows, as the planner guesses */
@@ -693,6 +692,14 @@ static bool
 rolloutAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func,
 						   BlockNumber *totalpages)
 {
+	const RolloutEndpoint *ep = rollout_table_endpoint(RelationGetRelid(relation));
+
+	/*
+	 * A list that needs a query parameter (GET /textMessages, personId) has
+	 * no sample to give: ANALYZE skips the table with PostgreSQL's WARNING.
+	 */
+	if (ep->required_param != NULL || !(ep->routes & ROLLOUT_ROUTE_LIST))
+		return false;
 	*func = acquire_sample_rows;
 	*totalpages = 1;
 	return true;

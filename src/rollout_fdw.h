@@ -664,7 +664,7 @@ extern double rollout_request_count(RolloutPushdown *pd, double list_rows,
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
-									bool all_pushed);
+									const RolloutPushdown *pd);
 extern char *rollout_describe_request(RolloutPushdown *pd,
 									  const char *resource, int page_size,
 									  bool parameterized, bool window,

@@ -55,8 +55,11 @@ QUERIES = [
     ("OFFSET 1000 LIMIT 10", "", "OFFSET 1000 LIMIT 10", 1, 12),
     ("LIMIT 250 OFFSET 1000", "", "LIMIT 250 OFFSET 1000", None, None),
     ("OFFSET 1900", "", "OFFSET 1900", None, None),
+    # a filter keeps the OFFSET local: the API may match it more loosely
+    # than SQL (ROLLOUT_API.md section 12), and the rows it skipped would
+    # shift the window; only the rows are checked
     ("a tag, OFFSET 100 LIMIT 10", "WHERE 'buyer' = ANY (tags)", "OFFSET 100 LIMIT 10",
-     1, None),
+     None, None),
 ]
 
 make_db(DB)
