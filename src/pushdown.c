@@ -916,25 +916,8 @@ describe_value(StringInfo buf, Expr *value)
 	}
 	else if (IsA(value, Const) && !((Const *) value)->constisnull)
 	{
-		ArrayType  *arr = DatumGetArrayTypeP(((Const *) value)->constvalue);
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-		Oid			typoutput;
-		bool		varlena;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nelems;
-
-		get_typlenbyvalalign(ARR_ELEMTYPE(arr), &elemlen, &elembyval, &elemalign);
-		getTypeOutputInfo(ARR_ELEMTYPE(arr), &typoutput, &varlena);
-		deconstruct_array(arr, ARR_ELEMTYPE(arr), elemlen, elembyval,
-						  elemalign, &elems, &nulls, &nelems);
-		for (int k = 0; k < nelems; k++)
-			if (!nulls[k])
-				texts = lappend(texts,
-								rollout_escape(OidOutputFunctionCall(typoutput,
-																	 elems[k])));
+		foreach(lc, rollout_array_texts(((Const *) value)->constvalue))
+			texts = lappend(texts, rollout_escape(lfirst(lc)));
 		if (texts == NIL)
 		{
 			appendStringInfoString(buf, "{no value: nothing is sent}");
@@ -1027,4 +1010,30 @@ rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 							 strVal(lfirst(param)));
 	}
 	return buf.data;
+}
+
+/* The non-NULL elements of an array, as text. */
+List *
+rollout_array_texts(Datum array)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(array);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Oid			typoutput;
+	bool		varlena;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	List	   *texts = NIL;
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	getTypeOutputInfo(elemtype, &typoutput, &varlena);
+	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
+					  &elems, &nulls, &nelems);
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			texts = lappend(texts, OidOutputFunctionCall(typoutput, elems[k]));
+	return texts;
 }

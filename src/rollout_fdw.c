@@ -430,32 +430,6 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
-/* The non-NULL elements of an array, as text. */
-static List *
-array_texts(Datum array)
-{
-	ArrayType  *arr = DatumGetArrayTypeP(array);
-	Oid			elemtype = ARR_ELEMTYPE(arr);
-	int16		elemlen;
-	bool		elembyval;
-	char		elemalign;
-	Oid			typoutput;
-	bool		varlena;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	List	   *texts = NIL;
-
-	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
-	getTypeOutputInfo(elemtype, &typoutput, &varlena);
-	deconstruct_array(arr, elemtype, elemlen, elembyval, elemalign,
-					  &elems, &nulls, &nelems);
-	for (int k = 0; k < nelems; k++)
-		if (!nulls[k])
-			texts = lappend(texts, OidOutputFunctionCall(typoutput, elems[k]));
-	return texts;
-}
-
 /*
  * The "&name=value..." queries of the list filters, evaluated: one, or one
  * per value of the filter with several; *asked, for each, the value of the
@@ -487,7 +461,7 @@ filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
 		{
 			Datum		array = ExecEvalExpr(es, econtext, &isnull);
 
-			values = isnull ? NIL : array_texts(array);
+			values = isnull ? NIL : rollout_array_texts(array);
 		}
 		else
 		{
@@ -527,7 +501,7 @@ scan_ids(RolloutScanState *st, ExprContext *econtext)
 	{
 		Datum		array = ExecEvalExpr(st->id_state, econtext, &isnull);
 
-		return isnull ? NIL : array_texts(array);
+		return isnull ? NIL : rollout_array_texts(array);
 	}
 }
 

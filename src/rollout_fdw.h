@@ -663,6 +663,7 @@ extern double rollout_request_count(RolloutPushdown *pd, double list_rows,
 									int page_size);
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
+extern List *rollout_array_texts(Datum array);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									const RolloutPushdown *pd);
 extern char *rollout_describe_request(RolloutPushdown *pd,
