@@ -205,8 +205,8 @@ def wildcard_cell(v, latin1):
         return (EXACT, None)
     if isinstance(v, Deep):
         return (ANY,)
-    if not isinstance(v, list) or isinstance(v, Raw):
-        return (ERR,)   # not an array at the wildcard
+    if not isinstance(v, list) or isinstance(v, (Raw, Obj)):
+        return (ERR,)   # not an array at the wildcard (an Obj is a list too)
     out = []
     for e in v:
         x = get(e, "value")
