@@ -7,7 +7,7 @@ OBJS = src/rollout_fdw.o src/option.o src/connection.o src/api.o \
        src/json.o src/auth.o src/import.o src/modify.o src/body.o \
        src/conflict.o \
        src/ratelimit.o src/stats.o src/pushdown.o \
-       src/progress.o src/endpoint.o src/tags.o
+       src/progress.o src/endpoint.o src/tags.o src/webhook.o
 DATA = sql/rollout_fdw--1.0.sql
 PGFILEDESC = "rollout_fdw - foreign data wrapper for the Rollout CRM API"
 

@@ -24,6 +24,16 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE;
 
+-- Whether a webhook body is genuine: its X-Rollout-Signature is the
+-- HMAC-SHA256, keyed with the client secret of the caller's user mapping for
+-- the server, of the raw body or of its base64 encoding (Rollout documents
+-- both), written as hex or base64; compared in constant time.
+CREATE FUNCTION rollout_fdw_verify_webhook(server name, body bytea,
+    signature text)
+RETURNS boolean
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT STABLE;
+
 -- Counters per server since the cluster started (since this backend started
 -- when rollout_fdw is not in shared_preload_libraries); writes nothing.
 CREATE FUNCTION rollout_fdw_stats(
