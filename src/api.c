@@ -661,6 +661,26 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 					   rollout_redact(((RolloutCredential *) linitial(creds))->id))));
 }
 
+/*
+ * A server a function of this extension names: it must be one of ours, and
+ * userid needs USAGE on it, as a scan of its tables does (dblink checks the
+ * same before using a mapping).
+ */
+void
+rollout_check_server(ForeignServer *server, Oid userid)
+{
+	AclResult	aclresult;
+
+	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
+	if (!rollout_uses_fdw(server))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" does not use rollout_fdw",
+						server->servername)));
+}
+
 /* Whether a server belongs to a wrapper whose handler is this library's. */
 bool
 rollout_uses_fdw(ForeignServer *server)
@@ -689,20 +709,12 @@ rollout_fdw_credentials(PG_FUNCTION_ARGS)
 	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
 												   false);
 	Oid			userid = GetUserId();
-	AclResult	aclresult;
 	RolloutOptions *opts;
 	RolloutConn *conn;
 	List	   *creds;
 	ListCell   *lc;
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (!rollout_uses_fdw(server))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" does not use rollout_fdw",
-						server->servername)));
+	rollout_check_server(server, userid);
 
 	InitMaterializedSRF(fcinfo, 0);
 	opts = rollout_get_options(server->serverid, userid, InvalidOid);

@@ -577,6 +577,7 @@ extern void rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
 							bool need_credential);
 extern char *rollout_escape(const char *value);
 extern bool rollout_uses_fdw(ForeignServer *server);
+extern void rollout_check_server(ForeignServer *server, Oid userid);
 
 /* in errors.c */
 extern void rollout_api_raise_failure(RolloutOptions *opts,

@@ -20,7 +20,6 @@
 #include "common/hmac.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 
 #include "rollout_fdw.h"
 
@@ -50,18 +49,6 @@ hmac_sha256(const char *key, const char *data, size_t len, uint8 *digest)
 	pg_hmac_free(ctx);
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * The digest a signature header carries, written as 64 hex digits or as
  * base64 (with or without padding); false when it is neither.
@@ -81,20 +68,11 @@ signature_digest(const char *sig, uint8 *digest)
 					   sig[len - 1] == '\r' || sig[len - 1] == '\n'))
 		len--;
 
-	if (len == DIGEST_LEN * 2)
+	if (len == DIGEST_LEN * 2 &&
+		strspn(sig, "0123456789abcdefABCDEF") >= len)
 	{
-		bool		ok = true;
-
-		for (int i = 0; i < DIGEST_LEN && ok; i++)
-		{
-			int			hi = hex_value(sig[2 * i]);
-			int			lo = hex_value(sig[2 * i + 1]);
-
-			ok = hi >= 0 && lo >= 0;
-			digest[i] = (uint8) ((hi << 4) | lo);
-		}
-		if (ok)
-			return true;
+		hex_decode(sig, len, (char *) digest);
+		return true;
 	}
 	/* 32 bytes in base64: 44 characters with one '=', 43 without */
 	if (len != 43 && len != 44)
@@ -136,7 +114,6 @@ rollout_fdw_verify_webhook(PG_FUNCTION_ARGS)
 	const char *data = VARDATA_ANY(body);
 	int			len = VARSIZE_ANY_EXHDR(body);
 	Oid			userid = GetUserId();
-	AclResult	aclresult;
 	RolloutOptions *opts;
 	uint8		given[DIGEST_LEN];
 	uint8		over_raw[DIGEST_LEN];
@@ -146,14 +123,7 @@ rollout_fdw_verify_webhook(PG_FUNCTION_ARGS)
 	bool		raw_ok;
 	bool		b64_ok;
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
-	if (!rollout_uses_fdw(server))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" does not use rollout_fdw",
-						server->servername)));
+	rollout_check_server(server, userid);
 	opts = rollout_get_options(server->serverid, userid, InvalidOid);
 
 	if (!signature_digest(sig, given))
