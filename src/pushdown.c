@@ -82,19 +82,30 @@ column_key(Oid relid, AttrNumber attnum)
 	return get_attname(relid, attnum, true);
 }
 
+/* e as a column of the scanned table (a user column), or NULL. */
+static Var *
+scanned_column(RelOptInfo *baserel, Expr *e)
+{
+	Var		   *var;
+
+	e = strip_relabel(e);
+	if (!IsA(e, Var))
+		return NULL;
+	var = (Var *) e;
+	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
+		var->varattno <= 0)
+		return NULL;
+	return var;
+}
+
 /* Is e a column of the scanned table whose key is "key"? */
 static bool
 is_column(RelOptInfo *baserel, Oid relid, Expr *e, const char *key)
 {
-	Var		   *var;
+	Var		   *var = scanned_column(baserel, e);
 	char	   *k;
 
-	e = strip_relabel(e);
-	if (!IsA(e, Var))
-		return false;
-	var = (Var *) e;
-	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
-		var->varattno <= 0)
+	if (var == NULL)
 		return false;
 	if (strcmp(key, "id") == 0)
 		return rollout_is_id_column(relid, var->varattno);
@@ -314,16 +325,11 @@ camel_is(const char *name, const char *field)
 static bool
 reads_field(RelOptInfo *baserel, Oid relid, Expr *e, const char *field)
 {
-	Var		   *var;
+	Var		   *var = scanned_column(baserel, e);
 	char	   *option;
 	char	   *name;
 
-	e = strip_relabel(e);
-	if (!IsA(e, Var))
-		return false;
-	var = (Var *) e;
-	if (var->varno != baserel->relid || var->varlevelsup != 0 ||
-		var->varattno <= 0)
+	if (var == NULL)
 		return false;
 	option = rollout_column_field(relid, var->varattno);
 	if (option != NULL)

@@ -765,15 +765,13 @@ fetch_offset_pages(RolloutScan *s)
  * ------------------------------------------------------------------ */
 
 /*
- * Start a list from its first page: nothing of the list before is kept.
- * list: its filter query and the value of its required parameter (or NULL).
+ * Where a walk of a list stands, back to its start (the ids returned and
+ * the buffers are the caller's to keep or drop).
  */
 static void
-begin_list(RolloutScan *s, List *list)
+reset_walk(RolloutScan *s)
 {
 	s->done = false;
-	s->filter_query = linitial(list);
-	s->asked_value = lsecond(list);
 	s->next_cursor = NULL;
 	s->offset_paging = false;
 	s->repairing = false;
@@ -788,6 +786,18 @@ begin_list(RolloutScan *s, List *list)
 	s->rows_seen = 0;
 	s->list_pages = 0;
 	s->empty_pages = 0;
+}
+
+/*
+ * Start a list from its first page: nothing of the list before is kept.
+ * list: its filter query and the value of its required parameter (or NULL).
+ */
+static void
+begin_list(RolloutScan *s, List *list)
+{
+	reset_walk(s);
+	s->filter_query = linitial(list);
+	s->asked_value = lsecond(list);
 }
 
 /*
@@ -865,24 +875,11 @@ restart(RolloutScan *s)
 	s->wave = NULL;
 	s->npages = s->pages_cap = 0;
 	s->cur_page = s->cur_rec = 0;
-	s->done = false;
-	s->next_cursor = NULL;
-	s->offset_paging = false;
-	s->repairing = false;
-	s->next_offset = 0;
-	s->page_limit = 0;
-	s->overlap = 0;
+	reset_walk(s);
 	s->link_ids = NULL;
-	s->nlink_ids = s->link_cap = 0;
-	s->link_offset = 0;
-	s->rewinds = 0;
-	s->seen_cursors = NULL;
+	s->link_cap = 0;
 	s->returned = NULL;
 	s->rows_returned = 0;
-	s->first_total = s->last_total = s->max_total = -1;
-	s->rows_seen = 0;
-	s->list_pages = 0;
-	s->empty_pages = 0;
 	s->ids = NIL;
 	s->by_ids = false;
 	s->filter_query = "";
