@@ -9,7 +9,9 @@ with the `_metadata` list envelope, opaque `next` cursors, filters and create/up
 
 Test control lives under /_admin/ (no auth): reset the data, load verbatim records, inject
 faults (status codes, latency, stalls, truncated or malformed bodies, pagination loops, huge
-bodies), a "data not ready" window, a token-bucket rate limit, and a request log.
+bodies; any of them for one token `sub` or credential only), a "data not ready" window, a
+token-bucket rate limit, a request log with a count of the distinct tokens received, and many
+tenant users (tenant-user-<i>, each with one credential tenant-cred-<i>).
 
 Run `python3 test/emulator.py --help` for the command line. The Authorization header and the
 JWT are never printed or recorded (the "echo_headers" fault sends the request's headers back
@@ -42,6 +44,7 @@ from emulator_data import (
     LIVE_PERSON,
     SMALL_STORES,
     SMALL_STORE_PEOPLE,
+    TENANT_ID_BASE,
     credential,
     fresh_uuid,
     fub_person,
@@ -61,6 +64,9 @@ from emulator_data import (
     make_text_messages,
     make_users,
     make_webhooks,
+    tenant_cred,
+    tenant_credentials,
+    tenant_person,
     uuid_for,
     uuid_person,
 )
@@ -427,7 +433,19 @@ def people_store(shape, seed, count, cred_id, first_id, live_first):
 def credential_stores(shape, seed, count, cred_id, first_id, live_first):
     """{collection path: Store} for one credential."""
     people = people_store(shape, seed, count, cred_id, first_id, live_first)
-    style = "uuid" if shape == "uuid" else "int"
+    return stores_around(people, "uuid" if shape == "uuid" else "int", seed)
+
+
+def tenant_stores(tenant, count):
+    """{collection path: Store} of tenant-cred-<tenant>: `count` people named after it."""
+    people = Store("int", lambda i: tenant_person(tenant, i))
+    people.extend_generated(range(count), lambda i: str(TENANT_ID_BASE * tenant + i + 1))
+    people.next_int = TENANT_ID_BASE * tenant + count + 1
+    return stores_around(people, "int", tenant)
+
+
+def stores_around(people, style, seed):
+    """The people store and the fixed records of every other collection beside it."""
     person_ids = [people.record_at(i).get("id") for i in range(min(5, len(people)))]
     stores = {"people": people}
     for path, collection in COLLECTIONS.items():
@@ -446,6 +464,22 @@ def build_stores(dataset, people, seed):
         stores[cred_id] = credential_stores(shape, small_seed, SMALL_STORE_PEOPLE, cred_id,
                                             first_id, False)
     return stores
+
+
+def build_tenants(users, people):
+    """({tenant-cred-<i>: stores}, {tenant-user-<i>: [credential]}) of the tenant switch."""
+    return ({tenant_cred(i): tenant_stores(i, people) for i in range(1, users + 1)},
+            tenant_credentials(users))
+
+
+def tenant_counts(data, users, people):
+    """(users, people) of a tenants object ({"users": N, "people": M}), missing keys given."""
+    if not isinstance(data, dict) or not set(data) <= {"users", "people"}:
+        raise ApiError(400, "tenants must be {\"users\": N, \"people\": M}")
+    users, people = data.get("users", users), data.get("people", people)
+    if type(users) is not int or type(people) is not int or users < 0 or people < 0:
+        raise ApiError(400, "tenant users and people must be integers >= 0")
+    return users, people
 
 
 # ---------------------------------------------------------------------------------------------
@@ -606,7 +640,11 @@ FLAG_ACTIONS = ("truncate", "html", "not_json", "loop", "drop_metadata", "drop_l
 # "after_serving": the API acts (a POST creates), then the answer is lost: "drop" closes the
 # connection with no response, a status code (500) replaces the answer
 ACTIONS = ("status", "after_serving") + NUMBER_ACTIONS + FLAG_ACTIONS
-RULE_KEYS = {"method", "path", "query", "after", "times", "body", "headers"} | set(ACTIONS)
+# "sub" and "cred" restrict a rule to the requests whose token's sub, or whose
+# X-Rollout-Credential-Id, equals them (one user of many answers 409, 500 or 403)
+MATCHERS = ("sub", "cred")
+RULE_KEYS = {"method", "path", "query", "after", "times", "body", "headers"} | set(ACTIONS) \
+    | set(MATCHERS)
 
 
 def compile_regex(spec, key):
@@ -643,6 +681,19 @@ def check_action_value(name, value, spec):
         raise ApiError(400, "headers must be an object")
 
 
+def exact_matchers(spec):
+    """{"sub": ..., "cred": ...} of the matchers a rule or switch gives (strings)."""
+    for key in MATCHERS:
+        if key in spec and (not isinstance(spec[key], str) or not spec[key]):
+            raise ApiError(400, f"{key} must be a non-empty string")
+    return {key: spec[key] for key in MATCHERS if key in spec}
+
+
+def matched_by(matchers, who):
+    """Whether a request from `who` ({"sub": token sub, "cred": header}) passes matchers."""
+    return all((who or {}).get(key) == value for key, value in matchers.items())
+
+
 class FaultRule:
     def __init__(self, spec):
         if not isinstance(spec, dict):
@@ -661,16 +712,18 @@ class FaultRule:
         self.query = compile_regex(spec, "query")
         self.after = whole_number(spec, "after", 0)
         self.times = whole_number(spec, "times", None)
+        self.who = exact_matchers(spec)
         self.seen = 0
         self.applied = 0
 
     def live(self):
         return self.times is None or self.applied < self.times
 
-    def matches(self, method, path, query):
+    def matches(self, method, path, query, who=None):
         return ((self.method == "*" or self.method == method)
                 and (self.path is None or self.path.search(path) is not None)
-                and (self.query is None or self.query.search(query) is not None))
+                and (self.query is None or self.query.search(query) is not None)
+                and matched_by(self.who, who))
 
     def describe(self):
         return dict(self.spec, seen=self.seen, applied=self.applied, live=self.live())
@@ -720,6 +773,8 @@ class Settings:
     people: int = 25
     seed: int = 1
     latency_ms: float = 0
+    tenant_users: int = 0
+    tenant_people: int = 10
 
 
 class State:
@@ -740,14 +795,22 @@ class State:
             raise ApiError(400, "dataset must be fub or uuid")
         if type(people) is not int or people < 0 or type(seed) is not int:
             raise ApiError(400, "people and seed must be integers, people >= 0")
+        tenants = tenant_counts(options.get("tenants", {}), self.defaults.tenant_users,
+                                self.defaults.tenant_people)
         stores = build_stores(dataset, people, seed)
+        tenant_stores, tenant_creds = build_tenants(*tenants)
+        stores.update(tenant_stores)
         with self.lock:
             self.stores = stores
+            self.credentials = dict(CREDENTIALS, **tenant_creds)
+            self.tenants = tenants
             self.faults = []
             self.bucket = None
             self.not_ready_until = 0.0
+            self.not_ready_for = []  # (matchers, until): a 409 window of one user or credential
             self.latency_ms = self.defaults.latency_ms
             self.log = []
+            self.tokens = {}  # digest of each Authorization header since log-clear -> its sub
             self.stats = {}
             self.paging = dict(PAGING_DEFAULTS)
             self.churn_seen = 0
@@ -773,16 +836,47 @@ class State:
             store.append(record)
             self.churned["created"].append(str(record["id"]))
 
+    def set_tenants(self, users, people):
+        """Replace the tenant users and their stores; everything else stays."""
+        tenant_stores, tenant_creds = build_tenants(users, people)
+        with self.lock:
+            self.stores = {cred_id: stores for cred_id, stores in self.stores.items()
+                           if not cred_id.startswith("tenant-cred-")}
+            self.stores.update(tenant_stores)
+            self.credentials = dict(CREDENTIALS, **tenant_creds)
+            self.tenants = (users, people)
+
     def store(self, cred_id, path):
         return self.stores[cred_id][path]
 
+    def owned_credentials(self, sub):
+        with self.lock:
+            return self.credentials.get(sub, [])
+
     def credential_problem(self, sub, cred_id):
-        owned = {cred["id"] for cred in CREDENTIALS.get(sub, [])}
+        owned = {cred["id"] for cred in self.owned_credentials(sub)}
         return None if cred_id in owned and cred_id in self.stores else FORBIDDEN_MESSAGE
 
-    def not_ready(self):
+    def not_ready(self, who=None):
         with self.lock:
-            return time.time() < self.not_ready_until
+            now = time.time()
+            return now < self.not_ready_until or any(
+                now < until and matched_by(matchers, who)
+                for matchers, until in self.not_ready_for)
+
+    def saw_token(self, header_value, sub):
+        """Count an Authorization header (kept only as a digest) for /_admin/tokens."""
+        if header_value:
+            digest = hashlib.sha256(header_value.encode("utf-8", "replace")).hexdigest()
+            with self.lock:
+                self.tokens[digest] = sub if isinstance(sub, str) else "(undecoded)"
+
+    def token_counts(self):
+        with self.lock:
+            by_sub = {}
+            for sub in self.tokens.values():
+                by_sub[sub] = by_sub.get(sub, 0) + 1
+            return {"distinct_tokens": len(self.tokens), "by_sub": by_sub}
 
     def global_latency_s(self):
         with self.lock:
@@ -796,10 +890,10 @@ class State:
             retry_after = self.bucket.retry_after
         return error(429, "Too many requests", {"Retry-After": json.dumps(retry_after)})
 
-    def pick_fault(self, method, path, query):
+    def pick_fault(self, method, path, query, who=None):
         with self.lock:
             for rule in self.faults:
-                if rule.live() and rule.matches(method, path, query):
+                if rule.live() and rule.matches(method, path, query, who):
                     rule.seen += 1
                     if rule.seen <= rule.after:
                         return None
@@ -983,9 +1077,10 @@ def delete_response(store, collection, item_id):
     return Response(200, [])
 
 
-def credentials_response(req, sub):
+def credentials_response(state, req, sub):
     app_key = first_param(req.params, "appKey")
-    creds = [cred for cred in CREDENTIALS.get(sub, []) if app_key in (None, cred["appKey"])]
+    creds = [cred for cred in state.owned_credentials(sub)
+             if app_key in (None, cred["appKey"])]
     return Response(200, copy.deepcopy(creds))
 
 
@@ -1065,7 +1160,7 @@ def api_response(state, req, auth):
     if segments == ["api", "credentials"]:
         if req.method != "GET":
             return method_not_allowed(["GET"])
-        return credentials_response(req, auth.sub)
+        return credentials_response(state, req, auth.sub)
     route = match_route(segments)
     if route is None:
         return error(404, "Not found")
@@ -1074,7 +1169,7 @@ def api_response(state, req, auth):
         return method_not_allowed(list(ops))
     if state.credential_problem(auth.sub, req.cred):
         return error(403, FORBIDDEN_MESSAGE)
-    if state.not_ready():
+    if state.not_ready({"sub": auth.sub, "cred": req.cred}):
         return error(409, NOT_READY_MESSAGE)
     with state.lock:
         return collection_response(state, req, template, ops[req.method], bound)
@@ -1207,10 +1302,41 @@ def admin_clear_faults(state, params, body):
 
 
 def admin_not_ready(state, params, body):
-    seconds = admin_number(admin_json(body), "seconds")
+    """{"seconds": S}: every CRM request answers 409 for S seconds (0 ends it); with "sub"
+    or "cred", only that user's or credential's requests do."""
+    data = admin_json(body)
+    seconds = admin_number(data, "seconds")
+    unknown = set(data) - {"seconds", *MATCHERS}
+    if unknown:
+        raise ApiError(400, f"unknown not_ready keys: {sorted(unknown)}")
+    matchers = exact_matchers(data)
+    until = time.time() + seconds if seconds > 0 else 0.0
     with state.lock:
-        state.not_ready_until = time.time() + seconds if seconds > 0 else 0.0
+        if matchers:
+            state.not_ready_for = [(m, u) for m, u in state.not_ready_for if m != matchers]
+            state.not_ready_for.append((matchers, until))
+        else:
+            state.not_ready_until = until
+            if seconds == 0:
+                state.not_ready_for = []
     return Response(200, {"ok": True})
+
+
+def admin_set_tenants(state, params, body):
+    with state.lock:
+        users, people = state.tenants
+    state.set_tenants(*tenant_counts(admin_json(body), users, people))
+    return admin_get_tenants(state, params, body)
+
+
+def admin_get_tenants(state, params, body):
+    with state.lock:
+        users, people = state.tenants
+    return Response(200, {"users": users, "people": people})
+
+
+def admin_tokens(state, params, body):
+    return Response(200, state.token_counts())
 
 
 def admin_rate_limit(state, params, body):
@@ -1275,6 +1401,7 @@ def admin_get_log(state, params, body):
 def admin_clear_log(state, params, body):
     with state.lock:
         state.log = []
+        state.tokens = {}
     return Response(200, {"ok": True})
 
 
@@ -1290,6 +1417,8 @@ ADMIN_ROUTES = {
     "faults": {"GET": admin_get_faults, "POST": admin_set_faults, "DELETE": admin_clear_faults},
     "faults/add": {"POST": admin_add_fault},
     "not_ready": {"POST": admin_not_ready},
+    "tenants": {"GET": admin_get_tenants, "POST": admin_set_tenants},
+    "tokens": {"GET": admin_tokens},
     "rate_limit": {"POST": admin_rate_limit},
     "latency": {"POST": admin_latency},
     "paging": {"GET": admin_get_paging, "POST": admin_set_paging},
@@ -1409,6 +1538,7 @@ class Handler(BaseHTTPRequestHandler):
     def serve_api(self, path, query, body):
         state = self.server.state
         auth = verify_token(self.headers.get("Authorization"), state.clients, time.time())
+        state.saw_token(self.headers.get("Authorization"), auth.sub)
         req = Request(self.command, path, query, body, self.headers.get(CRED_HEADER),
                       self.base_url())
         entry = state.begin({
@@ -1430,7 +1560,8 @@ class Handler(BaseHTTPRequestHandler):
         limited = state.rate_limited()
         if limited is not None:
             return self.send(limited)
-        rule = state.pick_fault(req.method, req.path, req.query)
+        rule = state.pick_fault(req.method, req.path, req.query,
+                                {"sub": auth.sub, "cred": req.cred})
         action = rule.action if rule else None
         if action == "stall_s":
             time.sleep(rule.value)
@@ -1534,6 +1665,10 @@ def parse_args(argv):
     parser.add_argument("--people", type=int, default=25)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--tenant-users", type=int, default=0, metavar="N",
+                        help="users tenant-user-1..N, each with one credential tenant-cred-<i>")
+    parser.add_argument("--tenant-people", type=int, default=10, metavar="M",
+                        help="people of each tenant credential")
     parser.add_argument("--client", type=client_pair, action="append", default=[],
                         metavar="ID:SECRET", help="another JWT issuer (repeatable)")
     parser.add_argument("--tls-cert")
@@ -1544,6 +1679,8 @@ def parse_args(argv):
         parser.error("--tls-cert and --tls-key go together")
     if args.people < 0:
         parser.error("--people must be >= 0")
+    if args.tenant_users < 0 or args.tenant_people < 0:
+        parser.error("--tenant-users and --tenant-people must be >= 0")
     return args
 
 
@@ -1566,7 +1703,8 @@ def main(argv=None):
     args = parse_args(argv)
     clients = {"test-client": "test-secret"}
     clients.update(dict(args.client))
-    settings = Settings(args.dataset, args.people, args.seed, args.latency_ms)
+    settings = Settings(args.dataset, args.people, args.seed, args.latency_ms,
+                        args.tenant_users, args.tenant_people)
     tls = tls_context(args)
     server = EmulatorServer((args.host, args.port), State(clients, settings), tls, args.quiet)
     stop = threading.Event()

@@ -46,6 +46,27 @@ CREDENTIALS = {
     ],
 }
 
+# Many tenants (--tenant-users N --tenant-people M, POST /_admin/tenants): user
+# tenant-user-<i> (i = 1..N) owns exactly one credential, tenant-cred-<i>, whose M people
+# have FUB ids TENANT_ID_BASE * i + k (k = 1..M) and say whose they are (p<k>@tenant<i>...).
+TENANT_ID_BASE = 1000000
+
+
+def tenant_user(i):
+    return f"tenant-user-{i}"
+
+
+def tenant_cred(i):
+    return f"tenant-cred-{i}"
+
+
+def tenant_credentials(users):
+    """{sub: [credential]} of the N tenant users."""
+    return {tenant_user(i): [credential(tenant_cred(i), f"Tenant {i} CRM", "followupboss",
+                                        "2025-10-23T08:00:00.000Z")]
+            for i in range(1, users + 1)}
+
+
 # credential -> (shape, seed, first FUB id) of its small fixed store; cred-1 gets the CLI dataset
 SMALL_STORES = {
     "cred-a": ("fub", 101, 101),
@@ -268,6 +289,18 @@ def fub_person(seed, index, first_id):
         "collaborators": [{"id": agent_id, "name": agent_name, "assigned": True,
                            "role": p["agent"][3]}],
     }
+
+
+def tenant_person(tenant, index):
+    """Person k = index + 1 of tenant i in the FUB shape: id TENANT_ID_BASE * i + k, named
+    and e-mailed after its tenant (Person<k> Tenant<i>, p<k>@tenant<i>.example.com)."""
+    k = index + 1
+    person = fub_person(tenant, index, TENANT_ID_BASE * tenant + 1)
+    person.update(firstName=f"Person{k}", lastName=f"Tenant{tenant}",
+                  name=f"Person{k} Tenant{tenant}",
+                  emails=[{"value": f"p{k}@tenant{tenant}.example.com", "type": "work",
+                           "status": "Valid", "isPrimary": 1}])
+    return person
 
 
 def uuid_person(seed, index, cred_id):

@@ -893,6 +893,155 @@ def test_log_and_stats(emu):
     check("log: cleared", emu.admin("GET", "log") == [])
 
 
+def tenant_page(emu, i, cred=None, limit=100):
+    return emu.call("GET", f"/api/people?limit={limit}", sub=f"tenant-user-{i}",
+                    cred=cred or f"tenant-cred-{i}")
+
+
+def test_tenants(emu):
+    """--tenant-users/--tenant-people and POST /_admin/tenants: tenant-user-<i> owns
+    tenant-cred-<i> and its people; the fixed users are untouched."""
+    check("tenants: none by default", emu.admin("GET", "tenants") == {"users": 0, "people": 10})
+    check("tenants: unknown user before the switch", tenant_page(emu, 1).status == 403)
+    emu.admin("POST", "tenants", {"users": 3, "people": 7})
+    check("tenants: switched at run time",
+          emu.admin("GET", "tenants") == {"users": 3, "people": 7})
+    for i in (1, 3):
+        creds = emu.call("GET", "/api/credentials", sub=f"tenant-user-{i}", cred=None).json
+        check(f"tenants: tenant-user-{i} has exactly tenant-cred-{i}",
+              [c.get("id") for c in creds or []] == [f"tenant-cred-{i}"], creds)
+        reply = tenant_page(emu, i)
+        people = (reply.json or {}).get("people", [])
+        check(f"tenants: tenant-cred-{i} holds 7 people", reply.status == 200 and len(people) == 7
+              and reply.json["_metadata"]["total"] == 7, reply)
+        check(f"tenants: tenant {i} ids {i}000001..{i}000007",
+              [p.get("id") for p in people] == [1000000 * i + k for k in range(1, 8)], people)
+        check(f"tenants: tenant {i} e-mails and names say whose",
+              all(p["emails"][0]["value"] == f"p{k}@tenant{i}.example.com"
+                  and p["lastName"] == f"Tenant{i}" and p["firstName"] == f"Person{k}"
+                  for k, p in enumerate(people, 1)), people[:1])
+        one = emu.call("GET", f"/api/people/{1000000 * i + 2}", sub=f"tenant-user-{i}",
+                       cred=f"tenant-cred-{i}")
+        check(f"tenants: tenant {i} get by id", one.status == 200 and one.json == people[1], one)
+    notes = emu.call("GET", "/api/notes", sub="tenant-user-2", cred="tenant-cred-2")
+    check("tenants: the other collections too", notes.status == 200
+          and len(notes.json["notes"]) == 5 and notes.json["notes"][0]["personId"] == 2000001,
+          notes)
+    for name, sub, cred in (("another tenant's credential", "tenant-user-1", "tenant-cred-2"),
+                            ("user-1 with a tenant credential", "user-1", "tenant-cred-1"),
+                            ("a tenant with cred-1", "tenant-user-1", "cred-1")):
+        reply = emu.call("GET", "/api/people", sub=sub, cred=cred)
+        check(f"tenants: {name} -> 403", reply.status == 403
+              and error_message(reply) == "Forbidden (invalid credentials)", reply)
+    check("tenants: user-1 unchanged",
+          emu.call("GET", "/api/people").json["_metadata"]["total"] == 25)
+    check("tenants: user-multi unchanged", [c["id"] for c in emu.call(
+        "GET", "/api/credentials", sub="user-multi", cred=None).json] == ["cred-a", "cred-b"])
+    created = emu.call("POST", "/api/people", {"firstName": "N", "lastName": "T"},
+                       sub="tenant-user-2", cred="tenant-cred-2").json
+    check("tenants: a create takes the tenant's next id", created.get("id") == 2000008, created)
+    check("tenants: one tenant's create leaves the others",
+          tenant_page(emu, 1).json["_metadata"]["total"] == 7)
+    emu.admin("POST", "faults/add", {"status": 500, "times": 1, "sub": "nobody"})
+    emu.admin("POST", "tenants", {"users": 1})
+    check("tenants: fewer users, same people", tenant_page(emu, 1).json["_metadata"]["total"]
+          == 7 and tenant_page(emu, 2).status == 403)
+    check("tenants: the switch keeps the faults", len(emu.admin("GET", "faults")["rules"]) == 1)
+    for bad in ({"users": -1}, {"people": "5"}, {"tenants": 3}, {"users": 1.5}):
+        reply = emu.call("POST", "/_admin/tenants", bad, auth=None, cred=None)
+        check(f"tenants: {bad} -> 400", reply.status == 400, reply)
+    emu.admin("POST", "reset", {"tenants": {"users": 2, "people": 3}})
+    check("tenants: reset takes them too", tenant_page(emu, 2).json["_metadata"]["total"] == 3)
+    emu.admin("POST", "reset")
+    check("tenants: reset goes back to the command line", tenant_page(emu, 1).status == 403)
+
+
+def test_fault_matchers(emu):
+    """"sub" and "cred" restrict a fault (and a not_ready window) to one user or credential."""
+    emu.admin("POST", "tenants", {"users": 3, "people": 2})
+    emu.faults({"sub": "tenant-user-2", "status": 409, "times": 2},
+               {"cred": "tenant-cred-3", "status": 500})
+    got = [tenant_page(emu, i).status for i in (1, 2, 3, 1, 2, 3, 2)]
+    check("fault sub/cred: only the matched requests", got == [200, 409, 500, 200, 409, 500, 200],
+          got)
+    check("fault sub/cred: user-1 untouched", emu.call("GET", "/api/people").status == 200)
+    emu.faults({"sub": "tenant-user-1", "cred": "tenant-cred-2", "status": 418})
+    check("fault sub and cred: both must match",
+          [tenant_page(emu, 1).status, tenant_page(emu, 2).status,
+           tenant_page(emu, 1, cred="tenant-cred-2").status] == [200, 200, 418])
+    emu.faults({"sub": "tenant-user-1", "path": "^/api/people$", "status": 403,
+                "body": '{"errorMessage": "Forbidden (invalid credentials)"}'})
+    check("fault sub with path: a 403 for one user",
+          [tenant_page(emu, 1).status, tenant_page(emu, 2).status] == [403, 200])
+    check("fault sub with path: not its other paths",
+          emu.call("GET", "/api/credentials", sub="tenant-user-1", cred=None).status == 200)
+    described = emu.admin("GET", "faults")["rules"][0]
+    check("fault sub: described", described.get("sub") == "tenant-user-1", described)
+    for bad in ({"sub": 1, "status": 500}, {"cred": "", "status": 500},
+                {"user": "x", "status": 500}):
+        reply = emu.call("POST", "/_admin/faults/add", bad, auth=None, cred=None)
+        check(f"fault matcher {bad} -> 400", reply.status == 400, reply)
+    emu.admin("DELETE", "faults")
+    emu.admin("POST", "not_ready", {"seconds": 30, "cred": "tenant-cred-2"})
+    reply = tenant_page(emu, 2)
+    check("not_ready cred: that credential 409", reply.status == 409
+          and error_message(reply) == NOT_READY, reply)
+    check("not_ready cred: the others answer",
+          [tenant_page(emu, i).status for i in (1, 3)] == [200, 200])
+    emu.admin("POST", "not_ready", {"seconds": 30, "sub": "tenant-user-3"})
+    check("not_ready sub: that user 409 too", tenant_page(emu, 3).status == 409)
+    emu.admin("POST", "not_ready", {"seconds": 0, "cred": "tenant-cred-2"})
+    check("not_ready cred 0: ended for it only",
+          [tenant_page(emu, i).status for i in (2, 3)] == [200, 409])
+    emu.admin("POST", "not_ready", {"seconds": 0})
+    check("not_ready 0: ends every window", tenant_page(emu, 3).status == 200)
+    reply = emu.call("POST", "/_admin/not_ready", {"seconds": 1, "user": "x"}, auth=None,
+                     cred=None)
+    check("not_ready unknown key -> 400", reply.status == 400, reply)
+
+
+def test_tokens(emu):
+    """GET /_admin/tokens: distinct Authorization headers since log-clear, by sub."""
+    emu.admin("POST", "tenants", {"users": 2, "people": 1})
+    check("tokens: none yet", emu.admin("GET", "tokens") == {"distinct_tokens": 0, "by_sub": {}})
+    one = "Bearer " + mint("tenant-user-1")
+    two = "Bearer " + mint("tenant-user-1", ttl=600)
+    other = "Bearer " + mint("tenant-user-2")
+    for header, cred in ((one, "tenant-cred-1"), (one, "tenant-cred-1"), (two, "tenant-cred-1"),
+                         (other, "tenant-cred-2"), (other, "tenant-cred-1")):
+        emu.call("GET", "/api/people", auth=header, cred=cred)
+    emu.call("GET", "/api/credentials", auth="Bearer not.a.jwt", cred=None)
+    emu.call("GET", "/api/people", auth=None)
+    counts = emu.admin("GET", "tokens")
+    check("tokens: distinct per sub", counts == {"distinct_tokens": 4, "by_sub": {
+        "tenant-user-1": 2, "tenant-user-2": 1, "(undecoded)": 1}}, counts)
+    text = json.dumps(counts) + json.dumps(emu.admin("GET", "log"))
+    check("tokens: no token shown", all(h.split(" ")[1] not in text for h in (one, two, other)))
+    emu.admin("DELETE", "log")
+    check("tokens: cleared with the log",
+          emu.admin("GET", "tokens") == {"distinct_tokens": 0, "by_sub": {}})
+    emu.call("GET", "/api/people", auth=one, cred="tenant-cred-1")
+    check("tokens: counted again after the clear",
+          emu.admin("GET", "tokens")["by_sub"] == {"tenant-user-1": 1})
+
+
+def test_tenant_command_line():
+    emu = Emulator("--tenant-users", "100", "--tenant-people", "200")
+    try:
+        check("--tenant-users 100: starts fast", emu.ready_after < 5, emu.ready_after)
+        check("--tenant-users: the switch shows it",
+              emu.admin("GET", "tenants") == {"users": 100, "people": 200})
+        reply = tenant_page(emu, 100, limit=100)
+        check("--tenant-people 200: tenant 100 pages", reply.status == 200
+              and reply.json["_metadata"]["total"] == 200
+              and reply.json["people"][0]["id"] == 100000001, reply)
+        emu.admin("POST", "reset")
+        check("--tenant-users: reset keeps the command line's tenants",
+              tenant_page(emu, 57).json["_metadata"]["total"] == 200)
+    finally:
+        check("--tenant-users: SIGTERM exit 0", emu.stop() == 0)
+
+
 def test_keep_alive(emu):
     conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=5)
     headers = {"Authorization": "Bearer " + mint(), "X-Rollout-Credential-Id": "cred-1",
@@ -981,7 +1130,7 @@ def main():
                      test_fault_status, test_fault_bodies, test_fault_loop, test_fault_timing,
                      test_create_then_fail,
                      test_not_ready, test_rate_limit, test_latency, test_log_and_stats,
-                     test_keep_alive):
+                     test_keep_alive, test_tenants, test_fault_matchers, test_tokens):
             emu.admin("POST", "reset")
             try:
                 test(emu)
@@ -991,7 +1140,7 @@ def main():
         code = emu.stop()
     check("SIGTERM exit 0", code == 0, code)
     check("no stderr noise with --quiet", emu.proc.stderr.read() == "")
-    for test in (test_big_dataset, test_tls):
+    for test in (test_big_dataset, test_tls, test_tenant_command_line):
         try:
             test()
         except Exception as exc:
