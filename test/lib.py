@@ -77,6 +77,39 @@ def start_waiting_session(sql, db, app, ready):
     return proc, pid
 
 
+def readme_sql(heading):
+    """The ```sql blocks of the README's section `heading` (its subsections
+    included), in order: tests that run a README recipe run it as written."""
+    level = len(heading) - len(heading.lstrip("#"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md")) as f:
+        lines = f.read().splitlines()
+    start = lines.index(heading)
+    blocks, block, fence = [], None, False
+    for line in lines[start + 1:]:
+        if not fence and line.startswith("#") and \
+                len(line) - len(line.lstrip("#")) <= level:
+            break
+        if line.startswith("```"):
+            fence = not fence
+            if fence and line.strip() == "```sql":
+                block = []
+            elif not fence and block is not None:
+                blocks.append("\n".join(block) + "\n")
+                block = None
+        elif block is not None:
+            block.append(line)
+    return blocks
+
+
+def readme_block(heading, marker):
+    """The one SQL block of the README's section `heading` holding marker."""
+    found = [b for b in readme_sql(heading) if marker in b]
+    if len(found) != 1:
+        raise RuntimeError(f"README {heading!r}: {len(found)} SQL blocks hold {marker!r}")
+    return found[0]
+
+
 def make_db(name, server_options="", table_options=""):
     """A fresh database with the extension, a server on the emulator and a
     people table."""
