@@ -2,10 +2,14 @@
 OpenAPI snapshot) says: one row per collection, its table name as
 IMPORT FOREIGN SCHEMA makes it (src/crm_tables.h), which of list, by id,
 INSERT, UPDATE and DELETE it has, its other routes, and the query parameter
-its list requires.  Runs outside the cluster; needs only python3."""
+its list requires.  The "Incremental refresh" recipe has the SQL blocks
+test/test_incremental.py runs as written, in an order that never loses an
+event.  Runs outside the cluster; needs only python3."""
 import os
 import re
 import sys
+
+from lib import readme_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,6 +49,32 @@ def readme_rows():
     return rows
 
 
+# the blocks test/test_incremental.py takes from the README, by what they hold
+INCREMENTAL = ("CREATE TABLE crm_events", "CREATE FUNCTION crm_receive_webhook",
+               "CREATE PROCEDURE crm_apply_events",
+               "cron.schedule_in_database('crm-apply-events'")
+
+
+def check_incremental(check):
+    """The recipe's blocks exist once each; the receiver verifies before it
+    stores; the job deletes only the events it read, after the MERGE."""
+    blocks = {}
+    for marker in INCREMENTAL:
+        try:
+            blocks[marker] = readme_block("### Incremental refresh", marker)
+        except (ValueError, RuntimeError) as exc:
+            check(f"incremental refresh: block {marker!r}", False, exc)
+    if len(blocks) < len(INCREMENTAL):
+        return
+    receiver = blocks["CREATE FUNCTION crm_receive_webhook"]
+    check("incremental refresh: the receiver verifies the signature before it stores",
+          0 <= receiver.find("rollout_fdw_verify_webhook(") < receiver.find("INSERT INTO"))
+    job = blocks["CREATE PROCEDURE crm_apply_events"]
+    check("incremental refresh: one MERGE reading the ids, then the events it read deleted",
+          job.count("MERGE INTO") == 1 and "WHERE id = ANY (changed)" in job and
+          job.index("MERGE INTO") < job.index("DELETE FROM crm_events WHERE event_id = ANY"))
+
+
 def main():
     passed = failed = 0
 
@@ -80,6 +110,7 @@ def main():
               == ("MEMBERS" in routes), other)
         check(f"{resource}: required parameter",
               (req == "—") if required is None else req.startswith(f"`{required}`"), req)
+    check_incremental(check)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
