@@ -14,9 +14,10 @@ with key_columns 'true'.  It times
   SELECT count(*) FROM customers c JOIN crm.people p
     ON p.rollout_user_id = c.rollout_user AND p.rollout_credential_id = c.credential
 
-and reports the wall time, the requests the emulator received, the
-rate-limit bound (requests / rps), the ratio time / bound (goal <= 1.5) and
-the distinct tokens the emulator saw (goal: one per user).  The baseline,
+and reports the wall time, the requests the emulator received (and the most
+it served at once), the rate-limit bound (requests / rps), the ratio
+time / bound (goal <= 1.5) and the distinct tokens the emulator saw (goal:
+one per user).  The baseline,
 in the same run: the same data read user by user, one statement per
 (user, credential) in one session.  A preflight first checks the plumbing
 that needs no key columns: a mapping to tenant-user-1 alone reads its
@@ -98,12 +99,24 @@ def measured(script, expected):
     assert total == expected, (total, expected)
     entries = log()
     refused = sum(1 for r in entries if r["status"] == 429)
-    return secs, len(entries), refused, admin("GET", "tokens")
+    return secs, len(entries), refused, admin("GET", "tokens"), in_flight(entries)
 
 
-def report(name, secs, requests, refused, tokens):
+def in_flight(entries):
+    """The most requests the emulator was serving at once (its latency included)."""
+    events = sorted([(r["t"], 1) for r in entries if r.get("t_done")]
+                    + [(r["t_done"], -1) for r in entries if r.get("t_done")])
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def report(name, secs, requests, refused, tokens, peak):
     bound = requests / args.rps if args.rps > 0 else 0
-    print(f"{name}: {secs:.2f} s, {requests} requests ({refused} answered 429), "
+    print(f"{name}: {secs:.2f} s, {requests} requests ({refused} answered 429, "
+          f"at most {peak} in flight), "
           f"bound {bound:.2f} s, ratio {secs / bound if bound else float('nan'):.2f}, "
           f"tokens {tokens['distinct_tokens']} (most for one user: "
           f"{max(tokens['by_sub'].values(), default=0)})")

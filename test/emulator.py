@@ -909,6 +909,7 @@ class State:
     def finish(self, entry, status):
         with self.lock:
             entry["status"] = status
+            entry["t_done"] = time.time()
             key = str(status) if status is not None else "no_response"
             self.stats[key] = self.stats.get(key, 0) + 1
 
