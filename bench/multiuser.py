@@ -17,7 +17,9 @@ with key_columns 'true'.  It times
 and reports the wall time, the requests the emulator received (and the most
 it served at once), the rate-limit bound (requests / rps), the ratio
 time / bound (goal <= 1.5) and the distinct tokens the emulator saw (goal:
-one per user).  The baseline,
+one per user).  For comparison, the same rows by
+  WHERE rollout_user_id = ANY (ARRAY(SELECT rollout_user FROM customers))
+(each user's credential discovered: GET /credentials too).  The baseline,
 in the same run: the same data read user by user, one statement per
 (user, credential) in one session.  A preflight first checks the plumbing
 that needs no key columns: a mapping to tenant-user-1 alone reads its
@@ -39,6 +41,9 @@ DB = "rollout_bench_multiuser"
 CUSTOMERS = [(f"tenant-user-{i}", f"tenant-cred-{i}") for i in range(1, args.users + 1)]
 JOIN = ("SELECT count(*) FROM customers c JOIN crm.people p "
         "ON p.rollout_user_id = c.rollout_user AND p.rollout_credential_id = c.credential")
+
+ANY_USERS = ("SELECT count(*) FROM crm.people "
+             "WHERE rollout_user_id = ANY (ARRAY(SELECT rollout_user FROM customers))")
 
 
 def run_sql(script):
@@ -130,6 +135,8 @@ preflight()
 keyed_schema()
 rows = args.users * args.people
 join = report("one statement (join)", *measured(JOIN, rows))
+report("one statement (= ANY of the users, credentials discovered)",
+       *measured(ANY_USERS, rows))
 if not args.no_baseline:
     per_user = "\n".join(f"SELECT count(*) FROM crm.people WHERE rollout_user_id = '{user}' "
                          f"AND rollout_credential_id = '{cred}';" for user, cred in CUSTOMERS)
