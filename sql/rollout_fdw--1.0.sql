@@ -16,13 +16,14 @@ CREATE FOREIGN DATA WRAPPER rollout_fdw
   HANDLER rollout_fdw_handler
   VALIDATOR rollout_fdw_validator;
 
--- The credentials the current user's mapping for a server can see (USAGE on
--- the server is required, as for a foreign table).
-CREATE FUNCTION rollout_fdw_credentials(server name,
+-- The credentials a Rollout user can see: the current user's mapping's
+-- user, or user_id (another than the mapping's own needs user_id '*' on the
+-- mapping).  USAGE on the server is required, as for a foreign table.
+CREATE FUNCTION rollout_fdw_credentials(server name, user_id text DEFAULT NULL,
     OUT id text, OUT label text, OUT app_key text, OUT created_at text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 -- Whether a webhook body is genuine: its X-Rollout-Signature is the
 -- HMAC-SHA256, keyed with the client secret of the caller's user mapping for
@@ -44,7 +45,7 @@ CREATE FUNCTION rollout_fdw_stats(
     OUT throttled_ms double precision, OUT backoff_ms double precision,
     OUT bytes bigint, OUT last_error_at timestamptz,
     OUT last_error_status integer, OUT last_error_request text,
-    OUT shared boolean)
+    OUT shared boolean, OUT users_skipped bigint, OUT tokens_minted bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;

@@ -84,7 +84,6 @@ typedef struct ApiRun
 /* rollout_fdw_handler is defined in rollout_fdw.c */
 extern PGDLLEXPORT Datum rollout_fdw_handler(PG_FUNCTION_ARGS);
 
-static void resolve_credential(RolloutConn *conn, RolloutOptions *opts);
 
 /* ------------------------------------------------------------------
  * The request: URL, token, headers
@@ -129,10 +128,16 @@ ensure_token(RolloutConn *conn, RolloutOptions *opts, bool force)
 		return;
 	rollout_conn_set_token(conn, NULL, 0);
 	token = rollout_mint_jwt(opts->client_id, opts->client_secret,
-							 opts->user_id, now, opts->token_ttl_s);
+							 conn->user_id, now, opts->token_ttl_s);
 	rollout_conn_set_token(conn, token, now + opts->token_ttl_s);
 	explicit_bzero(token, strlen(token));
 	pfree(token);
+	{
+		RolloutStats minted = {0};
+
+		minted.tokens_minted = 1;
+		rollout_stats_add(opts, &minted);
+	}
 }
 
 /* Whether a header value is free of control characters (CR, LF, NUL...). */
@@ -177,35 +182,35 @@ add_header(struct curl_slist *list, const char *header)
 }
 
 /*
- * Headers of the requests; the caller frees them with curl_slist_free_all.
- * Content-Type goes on every request, bodies or not, as Rollout's own
- * clients send it.
+ * Headers of a request: its user's token, its credential if any.  The
+ * caller frees them with curl_slist_free_all.  Content-Type goes on every
+ * request, bodies or not, as Rollout's own clients send it.
  */
 static struct curl_slist *
-build_headers(RolloutConn *conn, bool need_credential)
+build_headers(RolloutApiJob *job)
 {
 	struct curl_slist *list = NULL;
 	char	   *auth;
 
 	/* checked again here, whatever set them */
-	if (!header_value_ok(conn->token))
+	if (!header_value_ok(job->conn->token))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("the token cannot be sent in a header")));
-	if (need_credential)
-		check_credential_id(conn->credential_id,
-							"the user mapping or GET /credentials",
+	if (job->credential != NULL)
+		check_credential_id(job->credential,
+							"the user mapping, a key column or GET /credentials",
 							ERRCODE_FDW_INVALID_STRING_FORMAT);
-	auth = psprintf("Authorization: Bearer %s", conn->token);
+	auth = psprintf("Authorization: Bearer %s", job->conn->token);
 	list = add_header(list, auth);
 	explicit_bzero(auth, strlen(auth));
 	pfree(auth);
 	list = add_header(list, "Accept: application/json");
 	list = add_header(list, "Content-Type: application/json");
-	if (need_credential)
+	if (job->credential != NULL)
 	{
 		char	   *cred = psprintf("X-Rollout-Credential-Id: %s",
-									conn->credential_id);
+									job->credential);
 
 		list = add_header(list, cred);
 		pfree(cred);
@@ -238,8 +243,8 @@ backoff_ms(RolloutOptions *opts, int n)
  * Whether a wait of delay_ms fits in what statement_timeout leaves of the
  * statement (always, without statement_timeout).
  */
-static bool
-fits_statement(TimestampTz now, int64 delay_ms)
+bool
+rollout_fits_statement(TimestampTz now, int64 delay_ms)
 {
 	TimestampTz end;
 
@@ -280,7 +285,7 @@ schedule_retry(RolloutOptions *opts, RolloutApiJob *job, int64 delay_ms,
 	delay_ms = Max(delay_ms, 0);
 	if (from_retry_after && delay_ms > Max(opts->retry_max_ms, 60000))
 		return false;
-	if (delay_ms >= INT_MAX || !fits_statement(now, delay_ms))
+	if (delay_ms >= INT_MAX || !rollout_fits_statement(now, delay_ms))
 		return false;
 	*retry_at = TimestampTzPlusMilliseconds(now, delay_ms);
 	job->resp.stats.backoff_us += delay_ms * 1000;
@@ -333,7 +338,7 @@ may_start(void *arg, int i, TimestampTz now)
 	bool		paused;
 	long		throttle = rollout_limiter_take(run->opts, &paused);
 
-	if (throttle > 0 && !fits_statement(now, throttle))
+	if (throttle > 0 && !rollout_fits_statement(now, throttle))
 	{
 		job->failure = ROLLOUT_FAIL_RATE_LIMITED;
 		job->wait_ms = throttle;
@@ -413,7 +418,7 @@ attempt_over(void *arg, int i, RolloutHttpTransfer *x, TimestampTz *retry_at)
 		return true;
 	}
 
-	if (status == 409)
+	if (status == 409 && !job->defer_not_ready)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
@@ -445,17 +450,15 @@ attempt_over(void *arg, int i, RolloutHttpTransfer *x, TimestampTz *retry_at)
 }
 
 /*
- * Run the jobs with the mapping's headers, each on its own kept-alive
- * handle, to their final outcome.
+ * Run the jobs, each with its user's headers on its own kept-alive handle,
+ * to their final outcome.
  */
 static void
-run_with_headers(RolloutConn *conn, RolloutOptions *opts,
-				 RolloutApiJob *jobs, int njobs, bool need_credential)
+run_with_headers(RolloutOptions *opts, RolloutApiJob *jobs, int njobs)
 {
 	RolloutHttpTransfer *xfers = palloc0(sizeof(RolloutHttpTransfer) * njobs);
 	ApiRun		run;
 	RolloutHttpHooks hooks;
-	struct curl_slist *headers;
 
 	run.opts = opts;
 	run.jobs = jobs;
@@ -474,19 +477,19 @@ run_with_headers(RolloutConn *conn, RolloutOptions *opts,
 		xfers[i].body = jobs[i].body;
 	}
 
-	headers = build_headers(conn, need_credential);
 	PG_TRY();
 	{
 		for (int i = 0; i < njobs; i++)
 		{
-			xfers[i].headers = headers;
-			xfers[i].easy = rollout_conn_handle(conn, i);
+			xfers[i].headers = build_headers(&jobs[i]);
+			xfers[i].easy = rollout_conn_handle(i);
 		}
 		rollout_http_run(opts, xfers, njobs, &hooks);
 	}
 	PG_FINALLY();
 	{
-		curl_slist_free_all(headers);
+		for (int i = 0; i < njobs; i++)
+			curl_slist_free_all(xfers[i].headers);
 	}
 	PG_END_TRY();
 	pfree(run.clocks);
@@ -494,59 +497,100 @@ run_with_headers(RolloutConn *conn, RolloutOptions *opts,
 }
 
 /*
- * Run authenticated requests (method, url, label, body of each job set by
- * the caller), ROLLOUT_MAX_INFLIGHT at a time.  Each job ends with its final
- * response or a recorded transport failure (rollout_api_raise_failure).
- * Jobs answered 401 are sent once more with a fresh token: a 401 means the
- * API did nothing, so this is safe for a POST too.
+ * Run authenticated requests (method, url, label, body, conn and credential
+ * of each job set by the caller), ROLLOUT_MAX_INFLIGHT at a time, whoever's
+ * they are.  Each job ends with its final response or a recorded transport
+ * failure (rollout_api_raise_failure).  Jobs answered 401 are sent once
+ * more with a fresh token of their user: a 401 means the API did nothing,
+ * so this is safe for a POST too.
  */
 void
-rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
-				RolloutApiJob *jobs, int njobs, bool need_credential)
+rollout_api_run_jobs(RolloutOptions *opts, RolloutApiJob *jobs, int njobs)
 {
-	ensure_token(conn, opts, false);
-	if (need_credential && conn->credential_id == NULL)
-		resolve_credential(conn, opts);
+	for (int i = 0; i < njobs; i++)
+		ensure_token(jobs[i].conn, opts, false);
 
 	for (int start = 0; start < njobs; start += ROLLOUT_MAX_INFLIGHT)
 	{
 		int			n = Min(njobs - start, ROLLOUT_MAX_INFLIGHT);
 		RolloutApiJob *window = jobs + start;
-		bool		refreshed = false;
+		List	   *refreshed = NIL;
 
-		run_with_headers(conn, opts, window, n, need_credential);
+		run_with_headers(opts, window, n);
 		for (int i = 0; i < n; i++)
 		{
 			if (window[i].failure != ROLLOUT_FAIL_NONE ||
 				window[i].resp.status != 401)
 				continue;
-			if (!refreshed)
-				ensure_token(conn, opts, true);
-			refreshed = true;
-			run_with_headers(conn, opts, &window[i], 1, need_credential);
+			if (!list_member_ptr(refreshed, window[i].conn))
+			{
+				ensure_token(window[i].conn, opts, true);
+				refreshed = lappend(refreshed, window[i].conn);
+			}
+			run_with_headers(opts, &window[i], 1);
 		}
+		list_free(refreshed);
 	}
 }
 
 /*
- * Send one authenticated request to base || path and return its final
- * response, whatever its status (see rollout_check_status); a transport
- * failure raises.  label, when not NULL, names the request in messages
- * instead of path (a page cursor is long and says nothing).
+ * Run requests of one user (rollout_api_run_jobs), with the credential its
+ * mapping or GET /credentials gives when need_credential.
  */
 void
-rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
-					const char *method, const char *base, const char *path,
-					const char *label, const char *body,
-					bool need_credential, RolloutResponse *resp)
+rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
+				RolloutApiJob *jobs, int njobs, bool need_credential)
+{
+	if (need_credential)
+		rollout_api_run_as(conn, NULL, opts, jobs, njobs);
+	else
+	{
+		for (int i = 0; i < njobs; i++)
+		{
+			jobs[i].conn = conn;
+			jobs[i].credential = NULL;
+		}
+		rollout_api_run_jobs(opts, jobs, njobs);
+	}
+}
+
+/*
+ * Run requests of one user with a credential: the one given, else the
+ * user's own (the mapping's credential_id, or GET /credentials).
+ */
+void
+rollout_api_run_as(RolloutConn *conn, const char *credential,
+				   RolloutOptions *opts, RolloutApiJob *jobs, int njobs)
+{
+	if (credential == NULL && conn->credential_id == NULL)
+		rollout_resolve_credential(conn, opts);
+	for (int i = 0; i < njobs; i++)
+	{
+		jobs[i].conn = conn;
+		jobs[i].credential = credential ? credential : conn->credential_id;
+	}
+	rollout_api_run_jobs(opts, jobs, njobs);
+}
+
+/*
+ * Send one authenticated request to the API (path under api_url) as conn's
+ * user with credential (NULL: the user's own), and return its final
+ * response, whatever its status (see rollout_check_status); a transport
+ * failure raises.
+ */
+void
+rollout_api_request_as(RolloutConn *conn, const char *credential,
+					   RolloutOptions *opts, const char *method,
+					   const char *path, const char *body,
+					   RolloutResponse *resp)
 {
 	RolloutApiJob job = {0};
 
 	job.method = method;
-	job.url = psprintf("%s%s", base, path);
-	job.label = label ? label : path;
+	job.url = psprintf("%s%s", opts->api_url, path);
+	job.label = path;
 	job.body = body;
-	rollout_api_run(conn, opts, &job, 1, need_credential);
+	rollout_api_run_as(conn, credential, opts, &job, 1);
 	rollout_api_raise_failure(opts, &job);
 	*resp = job.resp;
 }
@@ -565,26 +609,36 @@ json_string_or_null(json_t *obj, const char *key)
 	return rollout_json_scalar_text(v);
 }
 
+/* The job of GET {auth_url}/credentials for conn's user. */
+void
+rollout_credentials_job(RolloutConn *conn, RolloutOptions *opts,
+						RolloutApiJob *job)
+{
+	job->method = "GET";
+	job->url = psprintf("%s/credentials", opts->auth_url);
+	job->label = "/credentials";
+	job->conn = conn;
+	job->credential = NULL;
+}
+
 /*
- * The credentials visible to the mapping's user: GET {auth_url}/credentials,
- * a bare JSON array.  Only id, label, appKey and createdAt are kept: the
- * items' "data" holds upstream secrets and is never read.
+ * The credentials GET {auth_url}/credentials answered, a bare JSON array.
+ * Only id, label, appKey and createdAt are kept: the items' "data" holds
+ * upstream secrets and is never read.
  */
 static List *
-list_credentials(RolloutConn *conn, RolloutOptions *opts)
+parse_credentials(RolloutOptions *opts, RolloutApiJob *job)
 {
-	RolloutResponse resp;
 	json_t	   *root;
 	List	   *result = NIL;
 	size_t		i;
 	json_t	   *item;
-	const char *path = "/credentials";
+	const char *path = job->label;
 
-	rollout_api_request(conn, opts, "GET", opts->auth_url, path, NULL, NULL,
-						false, &resp);
-	rollout_check_status("GET", path, &resp);
-	root = rollout_json_parse(CurrentMemoryContext, resp.body, resp.body_len,
-							  "GET", path);
+	rollout_api_raise_failure(opts, job);
+	rollout_check_status("GET", path, &job->resp);
+	root = rollout_json_parse(CurrentMemoryContext, job->resp.body,
+							  job->resp.body_len, "GET", path);
 	if (!json_is_array(root))
 		ereport(ERROR,
 				(errcode(ROLLOUT_ERRCODE_BAD_RESPONSE),
@@ -608,24 +662,37 @@ list_credentials(RolloutConn *conn, RolloutOptions *opts)
 	return result;
 }
 
-/* Use credential_id, else the one credential the user can see. */
-static void
-resolve_credential(RolloutConn *conn, RolloutOptions *opts)
+/* The credentials visible to conn's user. */
+static List *
+list_credentials(RolloutConn *conn, RolloutOptions *opts)
 {
-	List	   *creds;
+	RolloutApiJob job = {0};
+
+	rollout_credentials_job(conn, opts, &job);
+	rollout_api_run(conn, opts, &job, 1, false);
+	return parse_credentials(opts, &job);
+}
+
+/* Is conn the user mapping's own user (not one a key column names)? */
+static bool
+is_mapping_user(RolloutConn *conn, RolloutOptions *opts)
+{
+	return strcmp(conn->user_id, opts->user_id) == 0;
+}
+
+/*
+ * The answer of conn's GET /credentials (rollout_credentials_job), taken:
+ * the one credential the user can see becomes conn's, else an error.
+ */
+void
+rollout_take_credentials(RolloutConn *conn, RolloutOptions *opts,
+						 RolloutApiJob *job)
+{
+	List	   *creds = parse_credentials(opts, job);
 	StringInfoData found;
 	ListCell   *lc;
+	bool		own = is_mapping_user(conn, opts);
 
-	if (opts->credential_id != NULL)
-	{
-		check_credential_id(opts->credential_id,
-							"option \"credential_id\" of the user mapping",
-							ERRCODE_FDW_INVALID_STRING_FORMAT);
-		rollout_conn_set_credential(conn, opts->credential_id);
-		return;
-	}
-
-	creds = list_credentials(conn, opts);
 	if (list_length(creds) == 1)
 	{
 		RolloutCredential *cred = linitial(creds);
@@ -648,17 +715,43 @@ resolve_credential(RolloutConn *conn, RolloutOptions *opts)
 	ereport(ERROR,
 			(errcode(ROLLOUT_ERRCODE_CREDENTIAL),
 			 list_length(creds) == 0
-			 ? errmsg("Rollout user \"%s\" has no credential", opts->user_id)
+			 ? errmsg("Rollout user \"%s\" has no credential", conn->user_id)
 			 : errmsg("Rollout user \"%s\" has %d credentials; rollout_fdw cannot choose one",
-					  opts->user_id, list_length(creds)),
+					  conn->user_id, list_length(creds)),
 			 list_length(creds) == 0
 			 ? errdetail("The credential list of the server's auth_url is empty.")
 			 : errdetail_internal("Credentials found: %s.",
 								  rollout_redact(found.data)),
 			 list_length(creds) == 0
-			 ? errhint("Connect a CRM for this user in Rollout, or set credential_id on the user mapping.")
-			 : errhint("Set credential_id on the user mapping, e.g. ALTER USER MAPPING ... OPTIONS (ADD credential_id '%s').",
-					   rollout_redact(((RolloutCredential *) linitial(creds))->id))));
+			 ? (own
+				? errhint("Connect a CRM for this user in Rollout, or set credential_id on the user mapping.")
+				: errhint("Connect a CRM for this user in Rollout."))
+			 : (own
+				? errhint("Set credential_id on the user mapping, e.g. ALTER USER MAPPING ... OPTIONS (ADD credential_id '%s').",
+						  rollout_redact(((RolloutCredential *) linitial(creds))->id))
+				: errhint("Name the credential with a condition on the column of field '@credential_id', or set rollout_fdw.credential_id."))));
+}
+
+/*
+ * conn's credential: the mapping's credential_id for the mapping's own
+ * user, else the one credential the user can see (GET /credentials).
+ */
+void
+rollout_resolve_credential(RolloutConn *conn, RolloutOptions *opts)
+{
+	RolloutApiJob job = {0};
+
+	if (opts->credential_id != NULL && is_mapping_user(conn, opts))
+	{
+		check_credential_id(opts->credential_id,
+							"option \"credential_id\" of the user mapping",
+							ERRCODE_FDW_INVALID_STRING_FORMAT);
+		rollout_conn_set_credential(conn, opts->credential_id);
+		return;
+	}
+	rollout_credentials_job(conn, opts, &job);
+	rollout_api_run(conn, opts, &job, 1, false);
+	rollout_take_credentials(conn, opts, &job);
 }
 
 /*
@@ -697,28 +790,52 @@ rollout_uses_fdw(ForeignServer *server)
 PG_FUNCTION_INFO_V1(rollout_fdw_credentials);
 
 /*
- * rollout_fdw_credentials(server name): the credentials the current user's
- * mapping can see (id, label, app key, creation time), never their data.
- * Needs USAGE on the server, as a scan of its tables does (dblink checks
- * the same before using a mapping).
+ * rollout_fdw_credentials(server name, user_id text DEFAULT NULL): the
+ * credentials a Rollout user can see (id, label, app key, creation time),
+ * never their data.  The user: the one given (another than the mapping's
+ * own needs user_id '*' on the mapping), else the settings' or the
+ * mapping's.  Needs USAGE on the server, as a scan of its tables does
+ * (dblink checks the same before using a mapping).
  */
 Datum
 rollout_fdw_credentials(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	ForeignServer *server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)),
-												   false);
+	ForeignServer *server;
 	Oid			userid = GetUserId();
 	RolloutOptions *opts;
 	RolloutConn *conn;
+	RolloutTarget target;
 	List	   *creds;
 	ListCell   *lc;
 
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	server = GetForeignServerByName(NameStr(*PG_GETARG_NAME(0)), false);
 	rollout_check_server(server, userid);
 
-	InitMaterializedSRF(fcinfo, 0);
 	opts = rollout_get_options(server->serverid, userid, InvalidOid);
-	conn = rollout_get_conn(GetUserMapping(userid, server->serverid));
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+	{
+		target.user_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (target.user_id[0] == '\0' ||
+			strcmp(target.user_id, ROLLOUT_ANY_USER) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not a Rollout user id", target.user_id)));
+		if (!header_value_ok(target.user_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a Rollout user id cannot hold a control character")));
+		rollout_check_user(opts, target.user_id,
+						   psprintf("\"%s\" given to rollout_fdw_credentials",
+									target.user_id));
+	}
+	else
+		rollout_default_target(opts, &target);
+	conn = rollout_get_conn(GetUserMapping(userid, server->serverid),
+							target.user_id);
 	creds = list_credentials(conn, opts);
 
 	foreach(lc, creds)

@@ -380,6 +380,8 @@ rollout_build_body(RolloutModifyState *st, TupleTableSlot *slot, const char *row
 			wildcard_not_written(col, isnull);
 			continue;
 		}
+		if (col->key != ROLLOUT_KEY_NONE)
+			continue;			/* whose CRM: where the request goes */
 		if (isnull && (row_id == NULL || col->whole_record))
 			continue;
 		if (col->whole_record)

@@ -252,7 +252,7 @@ rollout_find_by_email(RolloutModifyState *st, RolloutEmailLookup *rows,
 							   query);
 		jobs[i].label = psprintf("/%s%s", st->resource, query);
 	}
-	rollout_api_run(st->conn, st->opts, jobs, nprobes, true);
+	rollout_api_run_as(st->conn, st->credential, st->opts, jobs, nprobes);
 	for (int i = 0; i < nprobes; i++)
 		rollout_stats_sum(&st->stats, &jobs[i].resp.stats);
 

@@ -1,17 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * connection.c
- *		  The per-user-mapping cache, kept for the life of the backend: the
- *		  JWT, the credential id and the kept-alive curl handles of each
- *		  mapping, and their invalidation.  What goes in the cache is
- *		  decided in api.c.
+ *		  The per-user cache, kept for the life of the backend: the JWT and
+ *		  the credential id of each (user mapping, Rollout user), their
+ *		  invalidation, and the backend's kept-alive curl handles.  What
+ *		  goes in the cache is decided in api.c.
  *
  * Rules kept here:
- *	- one entry per user mapping, keyed by its OID, as postgres_fdw keys its
- *	  connections;
+ *	- one entry per user mapping and Rollout user (a mapping with
+ *	  user_id '*' acts for many), keyed by the mapping's OID, as
+ *	  postgres_fdw keys its connections, and a hash of the user id;
+ *	- the cache is bounded: past ROLLOUT_MAX_CACHED_USERS entries, the
+ *	  least recently used entry that no scan of the current transaction
+ *	  uses is dropped (a transaction reading more users than that keeps
+ *	  them all until it ends);
  *	- ALTER or DROP of the server or the mapping drops the cached token and
  *	  credential (syscache callbacks, as postgres_fdw does) at the entry's
- *	  next use; the curl handles stay, they hold no secret;
+ *	  next use;
+ *	- the curl handles are the backend's, shared by every user: they hold
+ *	  no secret (each transfer sets its own headers);
  *	- the token and the credential id live in TopMemoryContext; a token is
  *	  zeroed before its memory is freed.
  *
@@ -20,6 +27,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_user_mapping.h"
+#include "common/hashfn.h"
+#include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -27,7 +36,12 @@
 
 #include "rollout_fdw.h"
 
+/* Entries kept before the least recently used one is dropped. */
+#define ROLLOUT_MAX_CACHED_USERS 256
+
 static HTAB *conn_hash = NULL;
+static uint64 use_tick = 0;
+static CURL *handles[ROLLOUT_MAX_INFLIGHT];	/* kept-alive, made on demand */
 
 /* Zero and free the cached token, if any. */
 static void
@@ -53,6 +67,45 @@ forget_secrets(RolloutConn *entry)
 	entry->invalidated = false;
 }
 
+/* Forget an entry altogether (its secrets zeroed). */
+static void
+drop_entry(RolloutConn *entry)
+{
+	forget_secrets(entry);
+	if (entry->user_id != NULL)
+		pfree(entry->user_id);
+	hash_search(conn_hash, &entry->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * Make room for one more entry: drop the least recently used one that the
+ * current transaction does not use, if the cache is full.
+ */
+static void
+evict_one(void)
+{
+	HASH_SEQ_STATUS scan;
+	RolloutConn *entry;
+	RolloutConn *oldest = NULL;
+
+	if (hash_get_num_entries(conn_hash) < ROLLOUT_MAX_CACHED_USERS)
+		return;
+	hash_seq_init(&scan, conn_hash);
+	while ((entry = (RolloutConn *) hash_seq_search(&scan)) != NULL)
+		if (entry->used_in != MyProc->lxid &&
+			(oldest == NULL || entry->last_used < oldest->last_used))
+			oldest = entry;
+	if (oldest != NULL)
+		drop_entry(oldest);
+}
+
+/* How many (user mapping, user) entries the cache holds. */
+long
+rollout_conn_count(void)
+{
+	return conn_hash == NULL ? 0 : hash_get_num_entries(conn_hash);
+}
+
 /*
  * Mark the entries of a changed server or user mapping; a hash value of 0
  * means "all".  The entries are refreshed at their next use.
@@ -75,18 +128,22 @@ inval_callback(Datum arg, int cacheid, uint32 hashvalue)
 	}
 }
 
-/* The state of a user mapping, created on first use. */
+/*
+ * The state of a Rollout user of a user mapping, created on first use.
+ * The entry stays valid until the current transaction ends.
+ */
 RolloutConn *
-rollout_get_conn(UserMapping *user)
+rollout_get_conn(UserMapping *user, const char *user_id)
 {
 	RolloutConn *entry;
+	RolloutConnKey key;
 	bool		found;
 
 	if (conn_hash == NULL)
 	{
 		HASHCTL		ctl;
 
-		ctl.keysize = sizeof(Oid);
+		ctl.keysize = sizeof(RolloutConnKey);
 		ctl.entrysize = sizeof(RolloutConn);
 		conn_hash = hash_create("rollout_fdw connections", 8, &ctl,
 								HASH_ELEM | HASH_BLOBS);
@@ -96,12 +153,25 @@ rollout_get_conn(UserMapping *user)
 									  (Datum) 0);
 	}
 
-	entry = hash_search(conn_hash, &user->umid, HASH_ENTER, &found);
-	if (!found)
+	memset(&key, 0, sizeof(key));
+	key.umid = user->umid;
+	key.user_hash = hash_bytes_extended((const unsigned char *) user_id,
+										(int) strlen(user_id), 0);
+	entry = hash_search(conn_hash, &key, HASH_FIND, NULL);
+	if (entry != NULL && strcmp(entry->user_id, user_id) != 0)
 	{
+		/* two user ids with one 64-bit hash: the newer takes the entry */
+		forget_secrets(entry);
+		pfree(entry->user_id);
+		entry->user_id = MemoryContextStrdup(TopMemoryContext, user_id);
+	}
+	if (entry == NULL)
+	{
+		evict_one();
+		entry = hash_search(conn_hash, &key, HASH_ENTER, &found);
+		entry->user_id = MemoryContextStrdup(TopMemoryContext, user_id);
 		entry->token = NULL;
 		entry->credential_id = NULL;
-		memset(entry->handles, 0, sizeof(entry->handles));
 		entry->invalidated = false;
 		entry->server_hashvalue =
 			GetSysCacheHashValue1(FOREIGNSERVEROID,
@@ -112,6 +182,8 @@ rollout_get_conn(UserMapping *user)
 	}
 	if (entry->invalidated)
 		forget_secrets(entry);
+	entry->last_used = ++use_tick;
+	entry->used_in = MyProc->lxid;
 	return entry;
 }
 
@@ -137,11 +209,11 @@ rollout_conn_set_credential(RolloutConn *conn, const char *id)
 	conn->credential_id = MemoryContextStrdup(TopMemoryContext, id);
 }
 
-/* The i-th kept-alive curl handle of a mapping, made on first use. */
+/* The backend's i-th kept-alive curl handle, made on first use. */
 CURL *
-rollout_conn_handle(RolloutConn *conn, int i)
+rollout_conn_handle(int i)
 {
-	if (conn->handles[i] == NULL)
-		conn->handles[i] = rollout_http_new_handle();
-	return conn->handles[i];
+	if (handles[i] == NULL)
+		handles[i] = rollout_http_new_handle();
+	return handles[i];
 }

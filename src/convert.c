@@ -179,6 +179,7 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 	col->attnum = attnum;
 	col->attname = pstrdup(NameStr(att->attname));
 	col->field = field;
+	col->key = rollout_key_of_field(field);
 
 	col->typid = att->atttypid;
 	col->typmod = att->atttypmod;
@@ -200,7 +201,9 @@ rollout_column_init(RolloutColumn *col, Relation rel, AttrNumber attnum)
 							 &col->elemalign);
 	}
 
-	if (field != NULL && strcmp(field, "*") == 0)
+	if (col->key != ROLLOUT_KEY_NONE)
+		col->npaths = 0;		/* not in the record: the scan fills it */
+	else if (field != NULL && strcmp(field, "*") == 0)
 		col->whole_record = true;
 	else if (field != NULL && strstr(field, "[*]") != NULL)
 		init_wildcard(col, rel);

@@ -13,10 +13,15 @@
  * the generated DDL says exactly which JSON key it reads.  Nothing from the user mapping (no secret) ever
  * reaches the generated statements.
  *
+ * IMPORT's option key_columns 'true' adds to every table the key columns
+ * rollout_user_id (field '@user_id') and rollout_credential_id (field
+ * '@credential_id'): whose CRM each row is in (fanout.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "commands/defrem.h"
 #include "nodes/parsenodes.h"
 
 #include "rollout_fdw.h"
@@ -93,7 +98,8 @@ table_listed(List *tables, const char *name)
 }
 
 static char *
-table_ddl(const ImportTable *t, ImportForeignSchemaStmt *stmt)
+table_ddl(const ImportTable *t, ImportForeignSchemaStmt *stmt,
+		  bool key_columns)
 {
 	StringInfoData buf;
 	const char *server = quote_identifier(stmt->server_name);
@@ -107,7 +113,11 @@ table_ddl(const ImportTable *t, ImportForeignSchemaStmt *stmt)
 						 quote_identifier(t->columns[i].name),
 						 t->columns[i].type,
 						 quote_literal_cstr(t->columns[i].field),
-						 i + 1 < t->ncolumns ? "," : "");
+						 i + 1 < t->ncolumns || key_columns ? "," : "");
+	if (key_columns)
+		appendStringInfoString(&buf,
+							   "  rollout_user_id text OPTIONS (field '@user_id'),\n"
+							   "  rollout_credential_id text OPTIONS (field '@credential_id')\n");
 	appendStringInfo(&buf, ") SERVER %s OPTIONS (resource %s)",
 					 server, quote_literal_cstr(t->resource));
 	return buf.data;
@@ -118,7 +128,21 @@ List *
 rollout_import_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	List	   *commands = NIL;
+	bool		key_columns = false;
+	ListCell   *lc;
 
+	foreach(lc, stmt->options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "key_columns") == 0)
+			key_columns = defGetBoolean(d);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA", d->defname),
+					 errhint("IMPORT FOREIGN SCHEMA crm takes one option: key_columns.")));
+	}
 	if (strcmp(stmt->remote_schema, "crm") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_SCHEMA_NOT_FOUND),
@@ -136,7 +160,7 @@ rollout_import_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		if (stmt->list_type == FDW_IMPORT_SCHEMA_EXCEPT &&
 			table_listed(stmt->table_list, t->name))
 			continue;
-		commands = lappend(commands, table_ddl(t, stmt));
+		commands = lappend(commands, table_ddl(t, stmt, key_columns));
 	}
 	return commands;
 }

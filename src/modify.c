@@ -61,6 +61,12 @@ enum RolloutModifyPrivate
 
 static void fill_row(RolloutModifyState *st, TupleTableSlot *slot,
 					 RolloutPage *record);
+static void fill_keys(RolloutModifyState *st, TupleTableSlot *slot);
+
+/* The row identities of the key columns: whose record the row is. */
+static const char *const key_junk_names[ROLLOUT_NKEYS] = {
+	"rollout_user_id_key", "rollout_credential_id_key"
+};
 
 static AttrNumber
 find_id_attno(Relation rel)
@@ -76,7 +82,8 @@ find_id_attno(Relation rel)
 
 /*
  * UPDATE and DELETE find their rows by the scan; the id column rides along
- * as the row identity "rollout_id".  A DELETE ... RETURNING on a collection
+ * as the row identity "rollout_id", and the key columns, whose CRM the row
+ * is in, as "rollout_user_id_key" and "rollout_credential_id_key".  A DELETE ... RETURNING on a collection
  * without GET /{resource}/{id} returns the row the scan read (its list):
  * the whole row rides along too, as "rollout_row".
  */
@@ -99,6 +106,21 @@ rolloutAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 						 makeVar(rtindex, attno, att->atttypid,
 								 att->atttypmod, att->attcollation, 0),
 						 rtindex, "rollout_id");
+	for (int i = 0; i < RelationGetDescr(target_relation)->natts; i++)
+	{
+		RolloutKey	key;
+
+		att = TupleDescAttr(RelationGetDescr(target_relation), i);
+		if (att->attisdropped)
+			continue;
+		key = rollout_key_of_field(rollout_column_field(RelationGetRelid(target_relation),
+														i + 1));
+		if (key != ROLLOUT_KEY_NONE)
+			add_row_identity_var(root,
+								 makeVar(rtindex, i + 1, att->atttypid,
+										 att->atttypmod, att->attcollation, 0),
+								 rtindex, key_junk_names[key]);
+	}
 	if (root->parse->commandType == CMD_DELETE &&
 		root->parse->returningList != NIL &&
 		!(rollout_table_endpoint(RelationGetRelid(target_relation))->routes &
@@ -233,7 +255,7 @@ create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	st->rel = rel;
 	st->operation = operation;
 	st->opts = rollout_get_options(serverid, userid, relid);
-	st->conn = rollout_get_conn(GetUserMapping(userid, serverid));
+	st->um = GetUserMapping(userid, serverid);
 	st->resource = st->opts->resource;
 	st->target_attrs = target_attrs;
 	st->retrieve = retrieve;
@@ -241,7 +263,13 @@ create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	st->columns = palloc0(sizeof(RolloutColumn) * Max(desc->natts, 1));
 	for (int i = 0; i < desc->natts; i++)
 		if (!TupleDescAttr(desc, i)->attisdropped)
-			rollout_column_init(&st->columns[st->ncolumns++], rel, i + 1);
+		{
+			RolloutColumn *col = &st->columns[st->ncolumns++];
+
+			rollout_column_init(col, rel, i + 1);
+			if (col->key != ROLLOUT_KEY_NONE)
+				st->key_attno[col->key] = col->attnum;
+		}
 	st->temp_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										 "rollout_fdw modify",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -275,6 +303,9 @@ rolloutBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			elog(ERROR, "could not find the rollout_id junk column");
 		st->row_attno = ExecFindJunkAttributeInTlist(subplan->targetlist,
 													 "rollout_row");
+		for (int k = 0; k < ROLLOUT_NKEYS; k++)
+			st->key_junk[k] = ExecFindJunkAttributeInTlist(subplan->targetlist,
+														   key_junk_names[k]);
 	}
 	rinfo->ri_FdwState = st;
 }
@@ -451,6 +482,7 @@ fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
 {
 	rollout_store_record(slot, record, 0, st->rel, st->columns, st->ncolumns,
 						 st->temp_cxt);
+	fill_keys(st, slot);
 }
 
 /*
@@ -463,6 +495,120 @@ fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
  * slots in *done (until the next batch); when the rows must come back (a batch of one) each is
  * replaced by the record the API answered.
  */
+/* A key column's value as text, or NULL. */
+static char *
+key_text(RolloutModifyState *st, TupleTableSlot *slot, AttrNumber attno,
+		 RolloutKey key)
+{
+	bool		isnull;
+	Datum		value;
+	Oid			typoutput;
+	bool		varlena;
+
+	if (slot == NULL || !AttributeNumberIsValid(attno))
+		return NULL;
+	value = slot_getattr(slot, attno, &isnull);
+	if (isnull)
+		return NULL;
+	getTypeOutputInfo(TupleDescAttr(RelationGetDescr(st->rel),
+									st->key_attno[key] - 1)->atttypid,
+					  &typoutput, &varlena);
+	return OidOutputFunctionCall(typoutput, value);
+}
+
+/*
+ * Whose CRM the row goes to: its key columns (the row read, for UPDATE and
+ * DELETE), else the settings' or the mapping's user; st->conn and
+ * st->credential are set for its requests.  An UPDATE cannot move a
+ * record to another user or credential.
+ */
+static void
+use_row_target(RolloutModifyState *st, TupleTableSlot *slot,
+			   TupleTableSlot *planSlot)
+{
+	char	   *values[ROLLOUT_NKEYS];
+	RolloutTarget *t;
+
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+	{
+		if (st->operation == CMD_INSERT)
+			values[k] = key_text(st, slot, st->key_attno[k], (RolloutKey) k);
+		else
+		{
+			bool		isnull;
+			Datum		old;
+			Oid			typoutput;
+			bool		varlena;
+
+			values[k] = NULL;
+			if (!AttributeNumberIsValid(st->key_junk[k]))
+				continue;
+			old = ExecGetJunkAttribute(planSlot, st->key_junk[k], &isnull);
+			if (isnull)
+				continue;
+			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(st->rel),
+											st->key_attno[k] - 1)->atttypid,
+							  &typoutput, &varlena);
+			values[k] = OidOutputFunctionCall(typoutput, old);
+			if (st->operation == CMD_UPDATE &&
+				list_member_int(st->target_attrs, st->key_attno[k]))
+			{
+				char	   *now = key_text(st, slot, st->key_attno[k],
+										   (RolloutKey) k);
+
+				if (now == NULL || strcmp(now, values[k]) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot move a record of foreign table \"%s\" to another Rollout %s",
+									RelationGetRelationName(st->rel),
+									k == ROLLOUT_KEY_USER ? "user" : "credential"),
+							 errdetail("Column \"%s\" says whose CRM holds the record; nothing was sent.",
+									   get_attname(RelationGetRelid(st->rel),
+												   st->key_attno[k], false)),
+							 errhint("Insert the record into the other CRM and delete it from this one.")));
+			}
+		}
+	}
+	t = linitial(rollout_targets(st->opts, st->um,
+								 values[ROLLOUT_KEY_USER] ?
+								 list_make1(values[ROLLOUT_KEY_USER]) : NIL,
+								 values[ROLLOUT_KEY_USER] != NULL,
+								 values[ROLLOUT_KEY_CREDENTIAL] ?
+								 list_make1(values[ROLLOUT_KEY_CREDENTIAL]) : NIL,
+								 values[ROLLOUT_KEY_CREDENTIAL] != NULL));
+	st->conn = rollout_get_conn(st->um, t->user_id);
+	st->credential = t->credential_id;
+	if (st->credential == NULL && !rollout_any_user(st->opts) &&
+		strcmp(t->user_id, st->opts->user_id) == 0)
+		st->credential = st->opts->credential_id;
+	if (st->credential == NULL && st->conn->credential_id == NULL)
+		rollout_resolve_credential(st->conn, st->opts);
+	if (st->credential == NULL)
+		st->credential = st->conn->credential_id;
+}
+
+/* The key columns of a row Rollout answered: whose CRM it is in. */
+static void
+fill_keys(RolloutModifyState *st, TupleTableSlot *slot)
+{
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+	{
+		RolloutColumn *col = NULL;
+		const char *value = k == ROLLOUT_KEY_USER ? st->conn->user_id :
+			st->credential;
+
+		for (int i = 0; i < st->ncolumns; i++)
+			if (st->columns[i].key == k)
+				col = &st->columns[i];
+		if (col == NULL || value == NULL)
+			continue;
+		slot->tts_values[col->attnum - 1] =
+			InputFunctionCall(&col->infunc, unconstify(char *, value),
+							  col->ioparam, col->typmod);
+		slot->tts_isnull[col->attnum - 1] = false;
+	}
+}
+
 static int
 insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 			TupleTableSlot ***done)
@@ -473,6 +619,8 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 	char	  **bodies;
 	bool	   *skip;
 	int		   *row_of;
+	RolloutConn **conns;
+	const char **credentials;
 	int			njobs = 0;
 	char	   *url;
 	char	   *label;
@@ -492,8 +640,16 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 	label = psprintf("/%s", st->resource);
 	bodies = palloc(sizeof(char *) * n);
 	skip = palloc0(sizeof(bool) * n);
+	conns = palloc(sizeof(RolloutConn *) * n);
+	credentials = palloc(sizeof(char *) * n);
 	for (int i = 0; i < n; i++)
+	{
+		use_row_target(st, slots[i], NULL);
+		conns[i] = st->conn;
+		credentials[i] = st->credential;
 		bodies[i] = rollout_build_body(st, slots[i], NULL);
+	}
+	/* one row a batch on a table with key columns (GetForeignModifyBatchSize) */
 	if (st->skip_existing)
 		rollout_skip_existing(st, bodies, n, skip);
 
@@ -509,12 +665,14 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 		jobs[njobs].url = url;
 		jobs[njobs].label = label;
 		jobs[njobs].body = bodies[i];
+		jobs[njobs].conn = conns[i];
+		jobs[njobs].credential = credentials[i];
 		row_of[njobs++] = i;
 	}
 
 	st->in_flight = njobs;
 	if (njobs > 0)
-		rollout_api_run(st->conn, st->opts, jobs, njobs, true);
+		rollout_api_run_jobs(st->opts, jobs, njobs);
 	st->in_flight = 0;
 	for (int j = 0; j < njobs; j++)
 		rollout_stats_sum(&st->stats, &jobs[j].resp.stats);
@@ -586,6 +744,8 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 
 	for (int j = 0; j < njobs; j++)
 	{
+		st->conn = conns[row_of[j]];
+		st->credential = credentials[row_of[j]];
 		if (st->retrieve)
 			fill_row(st, slots[row_of[j]], records[j]);
 		(*done)[j] = slots[row_of[j]];
@@ -639,6 +799,10 @@ rolloutGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 		 (rinfo->ri_TrigDesc->trig_insert_before_row ||
 		  rinfo->ri_TrigDesc->trig_insert_after_row)))
 		return 1;
+	/* ON CONFLICT looks each row up in its own user's CRM */
+	if (st != NULL && st->skip_existing &&
+		(st->key_attno[ROLLOUT_KEY_USER] || st->key_attno[ROLLOUT_KEY_CREDENTIAL]))
+		return 1;
 	if (st != NULL)
 		return st->opts->batch_size;
 	return rollout_get_options(GetForeignTable(RelationGetRelid(rel))->serverid,
@@ -679,8 +843,8 @@ record_request(RolloutModifyState *st, const char *method, const char *id,
 								strcmp(method, "PUT") == 0 ?
 								rollout_update_query(st->opts) : "");
 
-	rollout_api_request(st->conn, st->opts, method, st->opts->api_url, path,
-						NULL, body, true, &resp);
+	rollout_api_request_as(st->conn, st->credential, st->opts, method, path,
+						   body, &resp);
 	rollout_stats_sum(&st->stats, &resp.stats);
 	if (resp.status != 404)
 		rollout_check_status(method, path, &resp);
@@ -693,12 +857,14 @@ record_request(RolloutModifyState *st, const char *method, const char *id,
  * context saying what the statement did so far, and the row's id.
  */
 static char *
-begin_row(RolloutModifyState *st, TupleTableSlot *planSlot,
-		  MemoryContext *old, ErrorContextCallback *errcb)
+begin_row(RolloutModifyState *st, TupleTableSlot *slot,
+		  TupleTableSlot *planSlot, MemoryContext *old,
+		  ErrorContextCallback *errcb)
 {
 	MemoryContextReset(st->temp_cxt);
 	*old = MemoryContextSwitchTo(st->temp_cxt);
 	push_acted_context(st, errcb);
+	use_row_target(st, slot, planSlot);
 	return row_id(st, planSlot);
 }
 
@@ -716,7 +882,7 @@ rolloutExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	ErrorContextCallback errcb;
-	char	   *id = begin_row(st, planSlot, &old, &errcb);
+	char	   *id = begin_row(st, slot, planSlot, &old, &errcb);
 	RolloutResponse resp;
 	RolloutPage *record;
 	char	   *problem;
@@ -780,7 +946,7 @@ rolloutExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
 	RolloutModifyState *st = rinfo->ri_FdwState;
 	MemoryContext old;
 	ErrorContextCallback errcb;
-	char	   *id = begin_row(st, planSlot, &old, &errcb);
+	char	   *id = begin_row(st, slot, planSlot, &old, &errcb);
 	RolloutResponse resp;
 
 	if (st->retrieve && AttributeNumberIsValid(st->row_attno))

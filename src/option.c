@@ -38,6 +38,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "rollout_fdw.h"
 
@@ -55,6 +56,7 @@ typedef enum OptKind
 	OPT_REAL,					/* double: finite decimal number */
 	OPT_RESOURCE,				/* char *: collection path */
 	OPT_BOOL,					/* bool: a boolean as PostgreSQL spells it */
+	OPT_ON_ERROR,				/* bool: 'skip' true, 'fail' false */
 	OPT_FIELD					/* column's JSON path: not in RolloutOptions */
 } OptKind;
 
@@ -111,6 +113,7 @@ static const RolloutOptionDef option_defs[] = {
 	NUM("max_response_bytes", SRV, OPT_INT64, GUC_UNIT_BYTE, 1024,
 		(double) (MaxAllocSize - 1), max_response_bytes, "64MB"),
 	TEXT("ca_file", SRV, OPT_STRING, ca_file, NULL, false, true),
+	TEXT("on_user_error", SRV, OPT_ON_ERROR, skip_user_errors, "fail", false, false),
 
 	TEXT("client_secret", UM, OPT_STRING, client_secret, NULL, true, false),
 	TEXT("user_id", UM, OPT_HEADER, user_id, NULL, true, false),
@@ -122,6 +125,7 @@ static const RolloutOptionDef option_defs[] = {
 	NUM("scan_concurrency", TBL, OPT_INT, 0, 1, 64, scan_concurrency, NULL),
 	NUM("batch_size", TBL, OPT_INT, 0, 1, 1000, batch_size, NULL),
 	TEXT("merge_tags", TBL, OPT_BOOL, merge_tags, "false", false, false),
+	TEXT("on_user_error", TBL, OPT_ON_ERROR, skip_user_errors, NULL, false, false),
 
 	{"field", COL, OPT_FIELD, 0, 0, 0, false, 0, NULL, false, false},
 };
@@ -297,8 +301,23 @@ check_no_control(const char *name, const char *value)
 					 errhint("Carriage returns, line feeds and other control characters are not allowed.")));
 }
 
+/* The key a field names ('@user_id', '@credential_id'), or none. */
+RolloutKey
+rollout_key_of_field(const char *field)
+{
+	if (field == NULL)
+		return ROLLOUT_KEY_NONE;
+	if (strcmp(field, "@user_id") == 0)
+		return ROLLOUT_KEY_USER;
+	if (strcmp(field, "@credential_id") == 0)
+		return ROLLOUT_KEY_CREDENTIAL;
+	return ROLLOUT_KEY_NONE;
+}
+
 /*
- * A column's field: '*' (the whole record) or a dot-separated path of
+ * A column's field: '*' (the whole record), a key ('@user_id',
+ * '@credential_id': which user's and credential's record), or a
+ * dot-separated path of
  * non-empty keys ("emails.0.value"), where one key may end in "[*]" when
  * more of the path follows ("emails[*].value": that path in every element
  * of the array).  An empty key ('.', 'a.', '.a', 'a..b') would leave a
@@ -312,8 +331,13 @@ check_field(const char *value)
 	const char *problem = NULL;
 
 	check_no_control("field", value);
-	if (strcmp(value, "*") == 0)
+	if (strcmp(value, "*") == 0 || rollout_key_of_field(value) != ROLLOUT_KEY_NONE)
 		return;
+	if (value[0] == '@')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for option \"field\": \"%s\"", value),
+				 errdetail("A field beginning with \"@\" is a key column: \"@user_id\" or \"@credential_id\".")));
 	if (len == 0 || value[0] == '.' || value[len - 1] == '.' ||
 		strstr(value, "..") != NULL)
 		problem = "A field path has an empty key.";
@@ -464,6 +488,16 @@ store_value(const RolloutOptionDef *def, const char *value,
 		case OPT_FIELD:
 			check_field(value);
 			break;
+		case OPT_ON_ERROR:
+			if (strcmp(value, "skip") != 0 && strcmp(value, "fail") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"",
+								def->name, value),
+						 errhint("\"%s\" is \"fail\" (one user's error fails the statement) or \"skip\" (a WARNING, and the user's rows are left out).",
+								 def->name)));
+			*(bool *) field = strcmp(value, "skip") == 0;
+			break;
 		case OPT_BOOL:
 			if (!parse_bool(value, (bool *) field))
 				ereport(ERROR,
@@ -504,6 +538,73 @@ check_merge_tags(List *options)
 				 errhint("Only people has it.")));
 }
 
+/*
+ * A mapping for any user (user_id '*') has no credential of its own: each
+ * query names the user, and the credential or it is discovered.
+ */
+static void
+check_any_user(List *options)
+{
+	bool		any = false;
+	bool		credential = false;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "user_id") == 0)
+			any = strcmp(defGetString(d), ROLLOUT_ANY_USER) == 0;
+		else if (strcmp(d->defname, "credential_id") == 0)
+			credential = true;
+	}
+	if (any && credential)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"credential_id\" cannot go with user_id '*'"),
+				 errdetail("A user mapping with user_id '*' acts for any Rollout user; each user's credential comes from the query, rollout_fdw.credential_id or GET /credentials."),
+				 errhint("Drop credential_id, or set user_id to one Rollout user.")));
+}
+
+/*
+ * The user_id option of the mapping a user would use for a server, or NULL
+ * when there is none; for planning, which must not fail without one.
+ */
+char *
+rollout_mapping_user_id(Oid serverid, Oid userid)
+{
+	HeapTuple	tp;
+	List	   *options = NIL;
+	ListCell   *lc;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER, ObjectIdGetDatum(userid),
+						 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+							 ObjectIdGetDatum(InvalidOid),
+							 ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		return NULL;
+	{
+		bool		isnull;
+		Datum		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
+											Anum_pg_user_mapping_umoptions,
+											&isnull);
+
+		if (!isnull)
+			options = untransformRelOptions(datum);
+	}
+	ReleaseSysCache(tp);
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "user_id") == 0)
+			return defGetString(d);
+	}
+	return NULL;
+}
+
 PG_FUNCTION_INFO_V1(rollout_fdw_validator);
 
 /*
@@ -538,6 +639,8 @@ rollout_fdw_validator(PG_FUNCTION_ARGS)
 	}
 	if (context == ForeignTableRelationId)
 		check_merge_tags(options);
+	if (context == UserMappingRelationId)
+		check_any_user(options);
 
 	for (int i = 0; i < N_OPTION_DEFS; i++)
 	{
@@ -742,11 +845,49 @@ rollout_curl_init(void)
 	done = true;
 }
 
+/* Settings rollout_fdw.user_id and rollout_fdw.credential_id. */
+char	   *rollout_setting_user_id = NULL;
+char	   *rollout_setting_credential_id = NULL;
+
+/* A setting's value must be fit for a JWT claim or a header. */
+static bool
+check_setting(char **newval, void **extra, GucSource source)
+{
+	for (const char *c = *newval ? *newval : ""; *c; c++)
+		if ((unsigned char) *c < 0x20 || (unsigned char) *c == 0x7f)
+		{
+			GUC_check_errdetail("Control characters are not allowed.");
+			return false;
+		}
+	if (*newval != NULL && strcmp(*newval, ROLLOUT_ANY_USER) == 0)
+	{
+		GUC_check_errdetail("\"*\" is not a Rollout user.");
+		return false;
+	}
+	return true;
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("rollout_fdw.user_id",
+							   "Rollout user whose CRM a query reads when it names none.",
+							   "Used with a user mapping of user_id '*' when the query has no condition on a column of field '@user_id'.  Only roles granted SET on it may set it.",
+							   &rollout_setting_user_id, "", PGC_SUSET, 0,
+							   check_setting, NULL, NULL);
+	DefineCustomStringVariable("rollout_fdw.credential_id",
+							   "Credential a query reads when it names none, with rollout_fdw.user_id.",
+							   NULL, &rollout_setting_credential_id, "",
+							   PGC_SUSET, 0, check_setting, NULL, NULL);
+	MarkGUCPrefixReserved("rollout_fdw");
+}
+
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
+	define_settings();
 	if (!process_shared_preload_libraries_in_progress)
 	{
 		rollout_curl_init();

@@ -507,6 +507,34 @@ match_or(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	return true;
 }
 
+/* The field option of each key column, by RolloutKey. */
+static const char *const key_fields[ROLLOUT_NKEYS] = {"@user_id", "@credential_id"};
+
+/*
+ * A key column (field '@user_id' or '@credential_id') = value, = ANY
+ * (array), IN (...): which key, and its value or array of values.  The
+ * scan reads that user's or credential's records; the condition is still
+ * checked on every row.
+ */
+static bool
+match_key(PlannerInfo *root, RelOptInfo *baserel, Oid relid, Expr *clause,
+		  RolloutKey *key, Expr **value)
+{
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+	{
+		FilterMatch m;
+
+		if (match_scalar_column(root, baserel, relid, clause, key_fields[k],
+								&m))
+		{
+			*key = (RolloutKey) k;
+			*value = m.value;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Which list filter answers this clause, and with what value(s)? */
 static bool
 match_filter(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
@@ -552,6 +580,19 @@ match_filter(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	return false;
 }
 
+/* The key conditions are answered too: by whose records are read. */
+static void
+add_key_clauses(RolloutPushdown *pd)
+{
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (pd->key_clauses[k] != NULL)
+		{
+			pd->pushed = lappend(pd->pushed, pd->key_clauses[k]);
+			pd->pushed_params = lappend(pd->pushed_params,
+										makeString(pstrdup(key_fields[k])));
+		}
+}
+
 /*
  * Sort the clauses (RestrictInfos) of a scan into what the request answers.
  * The id forms win over the list filters; one condition per query
@@ -568,6 +609,21 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 
 	memset(pd, 0, sizeof(RolloutPushdown));
 	pd->mode = ROLLOUT_SCAN_LIST;
+
+	/* whose records: the key columns, one condition each */
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = lfirst_node(RestrictInfo, lc)->clause;
+		RolloutKey	key;
+		Expr	   *value;
+
+		if (match_key(root, baserel, relid, clause, &key, &value) &&
+			pd->key_values[key] == NULL)
+		{
+			pd->key_values[key] = value;
+			pd->key_clauses[key] = clause;
+		}
+	}
 
 	/* without GET /{resource}/{id}, ids are read through the list */
 	foreach(lc, has_get_by_id(relid) ? clauses : NIL)
@@ -593,6 +649,7 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	if (pd->mode != ROLLOUT_SCAN_LIST)
 	{
 		pd->pushed_params = list_make1(makeString("id"));
+		add_key_clauses(pd);
 		pd->all_pushed = list_length(pd->pushed) == list_length(clauses);
 		return;
 	}
@@ -619,6 +676,7 @@ rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 		pd->pushed_params = lappend(pd->pushed_params,
 									makeString(pstrdup(m.param)));
 	}
+	add_key_clauses(pd);
 	pd->all_pushed = list_length(pd->pushed) == list_length(clauses);
 }
 
@@ -663,12 +721,8 @@ rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	Relation	rel = RelationIdGetRelation(relid);
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		id_found = false;
-	bool		scalar_filters = false;
 
-	for (int f = 0; f < lengthof(list_filters); f++)
-		scalar_filters |= !list_filters[f].array &&
-			list_takes(resource, list_filters[f].param);
-	for (int i = 0; i < desc->natts && (!id_found || scalar_filters); i++)
+	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		Var		   *var;
@@ -685,6 +739,8 @@ rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 			wanted = !list_filters[f].array &&
 				list_takes(resource, list_filters[f].param) &&
 				reads_field(baserel, relid, (Expr *) var, list_filters[f].field);
+		for (int k = 0; k < ROLLOUT_NKEYS && !wanted; k++)
+			wanted = reads_field(baserel, relid, (Expr *) var, key_fields[k]);
 		if (wanted)
 			candidates = list_concat(candidates,
 									 generate_implied_equalities_for_column(root, baserel,
@@ -699,12 +755,15 @@ rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel, Oid relid)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		FilterMatch m;
+		RolloutKey	key;
+		Expr	   *value;
 
 		if (!join_clause_is_movable_to(ri, baserel) ||
 			bms_is_subset(ri->clause_relids, baserel->relids) ||
 			((!has_get_by_id(relid) ||
 			  match_id_equality(root, baserel, relid, ri->clause) == NULL) &&
-			 !match_filter(root, baserel, relid, resource, ri->clause, &m)))
+			 !match_filter(root, baserel, relid, resource, ri->clause, &m) &&
+			 !match_key(root, baserel, relid, ri->clause, &key, &value)))
 			continue;
 		result = lappend(result, ri);
 	}
@@ -744,19 +803,25 @@ rollout_request_count(RolloutPushdown *pd, double list_rows, int page_size)
 	double		lists = 1;
 	ListCell   *lc;
 
+	double		targets = 1;
+
+	/* the same requests for each user and credential read */
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (pd->key_values[k] != NULL && is_multi(pd->key_values[k]))
+			targets *= rollout_id_count(pd->key_values[k]);
 	switch (pd->mode)
 	{
 		case ROLLOUT_SCAN_ID:
-			return 1;
+			return targets;
 		case ROLLOUT_SCAN_IDS:
-			return rollout_id_count(pd->id_value);
+			return targets * rollout_id_count(pd->id_value);
 		case ROLLOUT_SCAN_LIST:
 			break;
 	}
 	foreach(lc, pd->filter_values)
 		if (is_multi(lfirst(lc)))
 			lists = rollout_id_count(lfirst(lc));
-	return Max(lists, ceil(list_rows / page_size));
+	return targets * Max(lists, ceil(list_rows / page_size));
 }
 
 /*
@@ -983,6 +1048,14 @@ rollout_describe_request(RolloutPushdown *pd, const char *resource,
 				appendStringInfoString(&buf, " for each outer row");
 			break;
 	}
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (pd->key_values[k] != NULL)
+		{
+			appendStringInfo(&buf, "%s %s=",
+							 k == 0 || pd->key_values[0] == NULL ? " as" : ",",
+							 k == ROLLOUT_KEY_USER ? "user" : "credential");
+			describe_value(&buf, pd->key_values[k]);
+		}
 	return buf.data;
 }
 

@@ -37,6 +37,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -67,9 +68,12 @@ enum RolloutScanPrivate
 	ScanPrivatePushed,			/* String: pushed conditions, or "" */
 	ScanPrivateConcurrency,		/* Integer: list pages in flight */
 	ScanPrivateRowLimit,		/* Integer: rows the query needs, 0: all */
-	ScanPrivateWindow			/* Boolean: the scan applies the query's
+	ScanPrivateWindow,			/* Boolean: the scan applies the query's
 								 * LIMIT and OFFSET, the last two of
 								 * fdw_exprs */
+	ScanPrivateKeys				/* Integer: bit k set when fdw_exprs holds
+								 * the value of key k (RolloutKey), after
+								 * the filters or the id */
 };
 
 /* fdw_private of a ForeignPath: NIL, or a list indexed by this enum. */
@@ -85,6 +89,7 @@ typedef struct RolloutRelInfo
 	RolloutPushdown pushdown;	/* of the table's own conditions */
 	double		table_rows;		/* records in the collection */
 	double		list_rows;		/* records the list request brings */
+	bool		needs_user_key; /* user_id '*' and no rollout_fdw.user_id */
 } RolloutRelInfo;
 
 typedef struct RolloutScanState
@@ -96,8 +101,9 @@ typedef struct RolloutScanState
 	bool		window;			/* the scan applies LIMIT and OFFSET: */
 	ExprState  *count_state;	/* ... the LIMIT (NULL constant: none) */
 	ExprState  *offset_state;	/* ... the OFFSET */
+	ExprState  *key_states[ROLLOUT_NKEYS];	/* whose records, or NULL */
 	bool		started;		/* the scan's request is decided */
-	RolloutScan *scan;			/* where the records come from (scan.c) */
+	RolloutFanout *fanout;		/* where the records come from */
 	MemoryContext row_cxt;		/* reset per row: converted values */
 } RolloutScanState;
 
@@ -113,8 +119,14 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 {
 	RolloutRelInfo *info = palloc0(sizeof(RolloutRelInfo));
 
+	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
+
 	info->opts = rollout_get_options(GetForeignTable(foreigntableid)->serverid,
 									 InvalidOid, foreigntableid);
+	info->needs_user_key =
+		rollout_needs_user_key(info->opts->serverid,
+							   OidIsValid(rte->checkAsUser) ?
+							   rte->checkAsUser : GetUserId());
 	rollout_classify_clauses(root, baserel, foreigntableid,
 							 baserel->baserestrictinfo, &info->pushdown);
 	baserel->fdw_private = info;
@@ -166,7 +178,9 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					   Oid foreigntableid)
 {
 	RolloutRelInfo *info = baserel->fdw_private;
-	bool		lacks = rollout_lacks_required(&info->pushdown, foreigntableid);
+	bool		lacks = rollout_lacks_required(&info->pushdown, foreigntableid) ||
+		(info->needs_user_key &&
+		 info->pushdown.key_values[ROLLOUT_KEY_USER] == NULL);
 	ListCell   *lc;
 
 	add_path(baserel, (Path *)
@@ -200,7 +214,10 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 																									JOIN_INNER, NULL)),
 															   info->opts->page_size) +
 										 cpu_tuple_cost * 10 * ppi->ppi_rows +
-										 (lacks && rollout_lacks_required(&pd, foreigntableid) ?
+										 (lacks &&
+										  (rollout_lacks_required(&pd, foreigntableid) ||
+										   (info->needs_user_key &&
+											pd.key_values[ROLLOUT_KEY_USER] == NULL)) ?
 										  disable_cost : 0),
 										 NIL, outer, NULL, NIL));
 	}
@@ -228,11 +245,14 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 		boolVal(list_nth(best_path->fdw_private, PathPrivateWindow));
 	Node	   *count = NULL;
 	Node	   *offset = NULL;
+	int			keys = 0;
 
 	rollout_classify_clauses(root, baserel, foreigntableid, scan_clauses, &pd);
 	if (pd.mode == ROLLOUT_SCAN_LIST)
 		rollout_check_required_filter(foreigntableid, info->opts->resource,
 									  pd.filter_names);
+	if (info->needs_user_key && pd.key_values[ROLLOUT_KEY_USER] == NULL)
+		rollout_refuse_no_user(info->opts->servername);
 	local = extract_actual_clauses(scan_clauses, false);
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
@@ -259,6 +279,12 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 
 	fdw_exprs = pd.mode == ROLLOUT_SCAN_LIST ? pd.filter_values :
 		list_make1(pd.id_value);
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (pd.key_values[k] != NULL)
+		{
+			fdw_exprs = lappend(list_copy(fdw_exprs), pd.key_values[k]);
+			keys |= 1 << k;
+		}
 	if (window)
 	{
 		count = root->parse->limitCount != NULL ?
@@ -288,6 +314,7 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private,
 						  makeInteger((int) Min(limit, (int64) PG_INT32_MAX)));
 	fdw_private = lappend(fdw_private, makeBoolean(window));
+	fdw_private = lappend(fdw_private, makeInteger(keys));
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
@@ -353,10 +380,12 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	Oid			userid;
 	ForeignTable *table;
 	RolloutOptions *opts;
-	RolloutConn *conn;
 	RolloutColumn *columns;
 	int			ncolumns;
 	List	   *retrieved;
+	List	   *exprs = plan->fdw_exprs;
+	int			nexprs = list_length(exprs);
+	int			keys;
 	ListCell   *lc;
 	int			i = 0;
 
@@ -370,7 +399,6 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	table = GetForeignTable(relid);
 	opts = rollout_get_options(table->serverid, userid, relid);
-	conn = rollout_get_conn(GetUserMapping(userid, table->serverid));
 
 	retrieved = (List *) list_nth(plan->fdw_private, ScanPrivateRetrievedAttrs);
 	st->mode = intVal(list_nth(plan->fdw_private, ScanPrivateMode));
@@ -381,37 +409,39 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, retrieved)
 		rollout_column_init(&columns[i++], rel, lfirst_int(lc));
 
+	/* fdw_exprs: the filters or the id, the keys, the LIMIT and OFFSET */
 	st->window = boolVal(list_nth(plan->fdw_private, ScanPrivateWindow));
-	if (st->mode == ROLLOUT_SCAN_LIST)
+	if (st->window)
 	{
-		List	   *filters = plan->fdw_exprs;
-
-		if (st->window)
-		{
-			int			n = list_length(filters);
-
-			st->count_state = ExecInitExpr(list_nth(filters, n - 2),
-										   (PlanState *) node);
-			st->offset_state = ExecInitExpr(list_nth(filters, n - 1),
-											(PlanState *) node);
-			filters = list_truncate(list_copy(filters), n - 2);
-		}
-		st->filter_states = ExecInitExprList(filters, (PlanState *) node);
+		st->count_state = ExecInitExpr(list_nth(exprs, nexprs - 2),
+									   (PlanState *) node);
+		st->offset_state = ExecInitExpr(list_nth(exprs, nexprs - 1),
+										(PlanState *) node);
+		nexprs -= 2;
 	}
+	keys = intVal(list_nth(plan->fdw_private, ScanPrivateKeys));
+	for (int k = ROLLOUT_NKEYS - 1; k >= 0; k--)
+		if (keys & (1 << k))
+			st->key_states[k] = ExecInitExpr(list_nth(exprs, --nexprs),
+											 (PlanState *) node);
+	exprs = list_truncate(list_copy(exprs), nexprs);
+	if (st->mode == ROLLOUT_SCAN_LIST)
+		st->filter_states = ExecInitExprList(exprs, (PlanState *) node);
 	else
-		st->id_state = ExecInitExpr(linitial(plan->fdw_exprs),
-									(PlanState *) node);
+		st->id_state = ExecInitExpr(linitial(exprs), (PlanState *) node);
 
-	st->scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
-								   strVal(list_nth(plan->fdw_private,
-												   ScanPrivateResource)),
-								   intVal(list_nth(plan->fdw_private,
-												   ScanPrivatePageSize)),
-								   intVal(list_nth(plan->fdw_private,
-												   ScanPrivateConcurrency)),
-								   estate->es_query_cxt);
-	st->scan->row_limit = intVal(list_nth(plan->fdw_private,
-										  ScanPrivateRowLimit));
+	st->fanout = rollout_fanout_create(rel, opts,
+									   GetUserMapping(userid, table->serverid),
+									   columns, ncolumns,
+									   strVal(list_nth(plan->fdw_private,
+													   ScanPrivateResource)),
+									   intVal(list_nth(plan->fdw_private,
+													   ScanPrivatePageSize)),
+									   intVal(list_nth(plan->fdw_private,
+													   ScanPrivateConcurrency)),
+									   intVal(list_nth(plan->fdw_private,
+													   ScanPrivateRowLimit)),
+									   estate->es_query_cxt);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"rollout_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -439,7 +469,7 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 static List *
 filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
 {
-	const char *required = rollout_endpoint(st->scan->resource)->required_param;
+	const char *required = rollout_endpoint(st->fanout->resource)->required_param;
 	List	   *queries = list_make1("");
 	ListCell   *name;
 	ListCell   *state;
@@ -505,6 +535,42 @@ scan_ids(RolloutScanState *st, ExprContext *econtext)
 	}
 }
 
+/* The values of a key condition: the value, or each of the array. */
+static List *
+key_texts(ExprState *state, ExprContext *econtext)
+{
+	bool		isnull;
+
+	if (type_is_array(exprType((Node *) state->expr)))
+	{
+		Datum		array = ExecEvalExpr(state, econtext, &isnull);
+
+		return isnull ? NIL : rollout_array_texts(array);
+	}
+	else
+	{
+		char	   *value = value_text(state, econtext, &isnull);
+
+		return isnull ? NIL : list_make1(value);
+	}
+}
+
+/* Whose records: the users and credentials the key conditions name. */
+static List *
+scan_targets(RolloutScanState *st, ExprContext *econtext)
+{
+	List	   *values[ROLLOUT_NKEYS] = {NIL, NIL};
+
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (st->key_states[k] != NULL)
+			values[k] = key_texts(st->key_states[k], econtext);
+	return rollout_targets(st->fanout->opts, st->fanout->um,
+						   values[ROLLOUT_KEY_USER],
+						   st->key_states[ROLLOUT_KEY_USER] != NULL,
+						   values[ROLLOUT_KEY_CREDENTIAL],
+						   st->key_states[ROLLOUT_KEY_CREDENTIAL] != NULL);
+}
+
 /*
  * A pushed LIMIT (count) or OFFSET, evaluated as the Limit node would:
  * NULL is no limit (-1) or no offset (0), a negative value an error.
@@ -539,24 +605,39 @@ rolloutIterateForeignScan(ForeignScanState *node)
 
 	if (!st->started)
 	{
+		RolloutFanout *f = st->fanout;
+		List	   *queries = NIL;
+		List	   *asked = NIL;
+		List	   *ids = NIL;
+		int64		offset = 0;
+		int64		count = -1;
+
 		if (st->mode == ROLLOUT_SCAN_LIST)
 		{
-			List	   *asked;
-			List	   *queries = filter_queries(st, econtext, &asked);
-
-			rollout_scan_lists(st->scan, queries, asked);
+			queries = filter_queries(st, econtext, &asked);
 			if (st->window)
-				rollout_scan_window(st->scan,
-									window_value(st->offset_state, econtext,
-												 false),
-									window_value(st->count_state, econtext,
-												 true));
+			{
+				offset = window_value(st->offset_state, econtext, false);
+				count = window_value(st->count_state, econtext, true);
+			}
 		}
 		else
-			rollout_scan_ids(st->scan, scan_ids(st, econtext));
+			ids = scan_ids(st, econtext);
+		rollout_fanout_start(f, scan_targets(st, econtext));
+		for (int i = 0; i < f->nscans; i++)
+		{
+			if (st->mode != ROLLOUT_SCAN_LIST)
+				rollout_scan_ids(f->scans[i], ids);
+			else
+			{
+				rollout_scan_lists(f->scans[i], queries, asked);
+				if (st->window)
+					rollout_scan_window(f->scans[i], offset, count);
+			}
+		}
 		st->started = true;
 	}
-	rollout_scan_next(st->scan, slot, st->row_cxt);
+	rollout_fanout_next(st->fanout, slot, st->row_cxt);
 	return slot;
 }
 
@@ -576,7 +657,7 @@ rolloutEndForeignScan(ForeignScanState *node)
 
 	/* Everything lives in contexts of the executor's query context. */
 	if (st != NULL)
-		rollout_progress_end(st->scan);
+		rollout_fanout_end(st->fanout);
 }
 
 static void
@@ -602,14 +683,22 @@ rolloutExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 	if (es->analyze && st != NULL)
 	{
-		RolloutScan *s = st->scan;
+		RolloutStats stats;
+		int64		pages;
+		int64		repairs;
+		int64		duplicates;
 
-		rollout_explain_counters(&s->stats, s->pages, es);
-		if (s->repairs > 0)
-			ExplainPropertyInteger("Rollout Repairs", NULL, s->repairs, es);
-		if (s->duplicates > 0)
+		rollout_fanout_counters(st->fanout, &stats, &pages, &repairs,
+								&duplicates);
+		rollout_explain_counters(&stats, pages, es);
+		if (repairs > 0)
+			ExplainPropertyInteger("Rollout Repairs", NULL, repairs, es);
+		if (duplicates > 0)
 			ExplainPropertyInteger("Rollout Duplicates Skipped", NULL,
-								   s->duplicates, es);
+								   duplicates, es);
+		if (stats.users_skipped > 0)
+			ExplainPropertyInteger("Rollout Users Skipped", NULL,
+								   stats.users_skipped, es);
 	}
 }
 
@@ -626,8 +715,8 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	ForeignTable *table = GetForeignTable(relid);
 	RolloutOptions *opts = rollout_get_options(table->serverid, GetUserId(),
 											   relid);
-	RolloutConn *conn = rollout_get_conn(GetUserMapping(GetUserId(),
-														table->serverid));
+	RolloutTarget target;
+	RolloutConn *conn;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	RolloutColumn *columns = palloc0(sizeof(RolloutColumn) * Max(desc->natts, 1));
@@ -644,8 +733,15 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 		if (!TupleDescAttr(desc, i)->attisdropped)
 			rollout_column_init(&columns[ncolumns++], rel, i + 1);
 
+	/* whose records: the settings' user, else the mapping's */
+	rollout_default_target(opts, &target);
+	conn = rollout_get_conn(GetUserMapping(GetUserId(), table->serverid),
+							target.user_id);
 	scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
 							   opts->resource, opts->page_size, 1, cxt);
+	scan->credential = target.credential_id;
+	scan->key_values[ROLLOUT_KEY_USER] = target.user_id;
+	scan->key_values[ROLLOUT_KEY_CREDENTIAL] = target.credential_id;
 	scan->max_pages = 10;
 	rollout_check_required_filter(relid, opts->resource, NIL);
 	rollout_scan_list(scan, "", NULL);

@@ -97,22 +97,48 @@ typedef struct RolloutOptions
 	/* foreign table */
 	char	   *resource;
 	bool		merge_tags;		/* UPDATE's PUT adds tags (?mergeTags=true) */
+	bool		skip_user_errors;	/* on_user_error 'skip' */
 } RolloutOptions;
+
+/* user_id '*' on a user mapping: it may act for any Rollout user. */
+#define ROLLOUT_ANY_USER "*"
+
+/* A key column (field '@user_id' or '@credential_id'), or neither. */
+typedef enum RolloutKey
+{
+	ROLLOUT_KEY_NONE = -1,
+	ROLLOUT_KEY_USER = 0,		/* field '@user_id' */
+	ROLLOUT_KEY_CREDENTIAL = 1	/* field '@credential_id' */
+} RolloutKey;
+
+#define ROLLOUT_NKEYS 2
 
 /* Most requests one backend has in flight at once (a batch of INSERTs). */
 #define ROLLOUT_MAX_INFLIGHT 32
 
-/* Per-user-mapping state kept for the life of the backend (connection.c). */
+/* The key of a RolloutConn: a user mapping and a Rollout user of it. */
+typedef struct RolloutConnKey
+{
+	Oid			umid;			/* user mapping OID */
+	uint64		user_hash;		/* hash of the Rollout user id */
+} RolloutConnKey;
+
+/*
+ * Per (user mapping, Rollout user) state kept for the life of the backend
+ * (connection.c): the user's token and discovered credential.
+ */
 typedef struct RolloutConn
 {
-	Oid			umid;			/* hash key: user mapping OID */
+	RolloutConnKey key;			/* hash key */
+	char	   *user_id;		/* the JWT's sub (TopMemoryContext) */
 	char	   *token;			/* current JWT (TopMemoryContext) or NULL */
 	int64		token_expires;	/* Unix seconds */
 	char	   *credential_id;	/* resolved credential (TopMemoryContext) */
-	CURL	   *handles[ROLLOUT_MAX_INFLIGHT];	/* kept-alive, made on demand */
 	bool		invalidated;
 	uint32		server_hashvalue;
 	uint32		mapping_hashvalue;
+	uint64		last_used;		/* tick of its latest use, for eviction */
+	LocalTransactionId used_in; /* the transaction that last used it */
 } RolloutConn;
 
 /* Counters of requests: per server (rollout_fdw_stats) and per scan. */
@@ -129,6 +155,8 @@ typedef struct RolloutStats
 	int64		throttled_us;	/* waiting for the rate limiter */
 	int64		backoff_us;		/* waiting between retries */
 	int64		bytes;
+	int64		users_skipped;	/* on_user_error 'skip': users left out */
+	int64		tokens_minted;
 } RolloutStats;
 
 /* An API response, body in palloc'd memory of the caller's context. */
@@ -161,6 +189,9 @@ typedef struct RolloutApiJob
 	const char *url;
 	const char *label;			/* the request as messages name it */
 	const char *body;			/* JSON or NULL */
+	RolloutConn *conn;			/* whose token it carries */
+	const char *credential;		/* X-Rollout-Credential-Id, or NULL: none */
+	bool		defer_not_ready;	/* a 409 ends the job (the caller waits) */
 	RolloutResponse resp;		/* final response (palloc'd body) */
 	RolloutFailure failure;
 	CURLcode	curl_error;
@@ -233,6 +264,9 @@ typedef struct RolloutPushdown
 	List	   *pushed_params;	/* ... and the String parameter of each */
 	bool		all_pushed;		/* every clause is among them */
 	bool		several_lists;	/* a filter with several values */
+	Expr	   *key_values[ROLLOUT_NKEYS];	/* key column = value (an array:
+											 * = ANY), or NULL ... */
+	Expr	   *key_clauses[ROLLOUT_NKEYS]; /* ... and its condition */
 } RolloutPushdown;
 
 /* How a column reads its JSON value and converts it to its type. */
@@ -268,6 +302,7 @@ typedef struct RolloutColumn
 	RolloutFieldPath paths[2];	/* what the decoder matches, best first */
 	int			npaths;
 	char	   *field;			/* the field option as written, or NULL */
+	RolloutKey	key;			/* a key column: not in the record */
 	bool		wildcard;		/* field 'key[*].sub': paths[0] is the array */
 	RolloutFieldPath elem_path; /* wildcard: the path in each element */
 	Oid			typid;
@@ -432,7 +467,51 @@ typedef struct RolloutScan
 	RolloutStats stats;
 
 	struct RolloutProgress *progress;	/* progress.c's slot, or NULL */
+
+	/* whose records (fanout.c) */
+	const char *credential;		/* X-Rollout-Credential-Id, or NULL: the
+								 * user's discovered credential */
+	const char *key_values[ROLLOUT_NKEYS];	/* what key columns show */
+	bool		cursor_only;	/* no offset pages: other scans run beside */
+	bool		defer_not_ready;	/* a 409 postpones the step (retry_at) */
+	TimestampTz retry_at;		/* ... not before then */
+	TimestampTz not_ready_until;	/* ... and not after then: the error */
+	int			not_ready_tries;
+	int			step;			/* the kind of request prepared */
 } RolloutScan;
+
+/* Several scans of one table, one per (user, credential) (fanout.c). */
+typedef struct RolloutFanout
+{
+	/* what every scan is made of */
+	Relation	rel;
+	RolloutOptions *opts;
+	UserMapping *um;
+	RolloutColumn *columns;
+	int			ncolumns;
+	const char *resource;
+	int			page_size;
+	int			concurrency;
+	int64		row_limit;
+	MemoryContext parent;
+	MemoryContext step_cxt;		/* reset per step: the answers' bodies */
+
+	RolloutScan **scans;		/* one per target of the latest start */
+	int			nscans;
+	int			nscans_made;	/* scans made, reused by later starts */
+	int			scans_cap;
+	bool	   *skipped;		/* on_user_error 'skip': left out */
+	int			cur;			/* the scan whose rows are returned */
+	int			next_start;		/* round robin of the steps */
+	RolloutStats stats;			/* requests of no scan (credentials) */
+} RolloutFanout;
+
+/* One (user, credential) to read: the credential may be NULL (discover). */
+typedef struct RolloutTarget
+{
+	const char *user_id;
+	const char *credential_id;
+} RolloutTarget;
 
 /* The state of a foreign INSERT, UPDATE or DELETE (modify.c, body.c). */
 typedef struct RolloutModifyState
@@ -461,6 +540,11 @@ typedef struct RolloutModifyState
 
 	/* INSERT ... ON CONFLICT DO NOTHING (conflict.c) */
 	bool		skip_existing;	/* skip rows whose e-mail a person holds */
+	UserMapping *um;
+	const char *credential;		/* the current row's credential, or NULL:
+								 * its user's own */
+	AttrNumber	key_attno[ROLLOUT_NKEYS];	/* the key columns, or 0 */
+	AttrNumber	key_junk[ROLLOUT_NKEYS];	/* ... their old values */
 	HTAB	   *created_emails; /* the e-mails of rows created (64-bit hashes) */
 
 	RolloutStats stats;			/* requests sent, for EXPLAIN ANALYZE */
@@ -502,6 +586,10 @@ typedef struct RolloutEndpoint
 extern RolloutOptions *rollout_get_options(Oid serverid, Oid userid,
 										   Oid relid);
 extern char *rollout_column_field(Oid relid, AttrNumber attnum);
+extern RolloutKey rollout_key_of_field(const char *field);
+extern char *rollout_mapping_user_id(Oid serverid, Oid userid);
+extern char *rollout_setting_user_id;
+extern char *rollout_setting_credential_id;
 extern bool rollout_is_id_column(Oid relid, AttrNumber attnum);
 extern void rollout_curl_init(void);
 
@@ -560,21 +648,33 @@ extern char *rollout_mint_jwt(const char *client_id, const char *secret,
 							  int ttl_s);
 
 /* in connection.c */
-extern RolloutConn *rollout_get_conn(UserMapping *user);
-extern CURL *rollout_conn_handle(RolloutConn *conn, int i);
+extern RolloutConn *rollout_get_conn(UserMapping *user, const char *user_id);
+extern long rollout_conn_count(void);
+extern CURL *rollout_conn_handle(int i);
 extern void rollout_conn_set_token(RolloutConn *conn, const char *token,
 								   int64 expires);
 extern void rollout_conn_set_credential(RolloutConn *conn, const char *id);
 
 /* in api.c */
-extern void rollout_api_request(RolloutConn *conn, RolloutOptions *opts,
-								const char *method, const char *base,
-								const char *path, const char *label,
-								const char *body, bool need_credential,
-								RolloutResponse *resp);
 extern void rollout_api_run(RolloutConn *conn, RolloutOptions *opts,
 							RolloutApiJob *jobs, int njobs,
 							bool need_credential);
+extern void rollout_api_run_jobs(RolloutOptions *opts, RolloutApiJob *jobs,
+								 int njobs);
+extern void rollout_api_run_as(RolloutConn *conn, const char *credential,
+							   RolloutOptions *opts, RolloutApiJob *jobs,
+							   int njobs);
+extern void rollout_api_request_as(RolloutConn *conn, const char *credential,
+								   RolloutOptions *opts, const char *method,
+								   const char *path, const char *body,
+								   RolloutResponse *resp);
+extern bool rollout_fits_statement(TimestampTz now, int64 delay_ms);
+extern void rollout_credentials_job(RolloutConn *conn, RolloutOptions *opts,
+									RolloutApiJob *job);
+extern void rollout_take_credentials(RolloutConn *conn, RolloutOptions *opts,
+									 RolloutApiJob *job);
+extern void rollout_resolve_credential(RolloutConn *conn,
+									   RolloutOptions *opts);
 extern char *rollout_escape(const char *value);
 extern bool rollout_uses_fdw(ForeignServer *server);
 extern void rollout_check_server(ForeignServer *server, Oid userid);
@@ -651,6 +751,11 @@ extern void rollout_scan_lists(RolloutScan *s, List *filter_queries,
 extern void rollout_scan_ids(RolloutScan *s, List *ids);
 extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 							  MemoryContext row_cxt);
+extern bool rollout_scan_emit(RolloutScan *s, struct TupleTableSlot *slot,
+							  MemoryContext row_cxt);
+extern bool rollout_scan_finished(RolloutScan *s);
+extern int	rollout_scan_prepare(RolloutScan *s, RolloutApiJob **jobs);
+extern void rollout_scan_take(RolloutScan *s, RolloutApiJob *jobs, int n);
 
 /* in pushdown.c */
 extern void rollout_classify_clauses(PlannerInfo *root, RelOptInfo *baserel,
@@ -673,6 +778,31 @@ extern char *rollout_describe_request(RolloutPushdown *pd,
 									  Node *count, Node *offset);
 extern char *rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel,
 									 Oid relid, RolloutPushdown *pd);
+
+/* in fanout.c */
+extern bool rollout_any_user(RolloutOptions *opts);
+extern void rollout_check_user(RolloutOptions *opts, const char *user_id,
+							   const char *source);
+extern void rollout_default_target(RolloutOptions *opts, RolloutTarget *t);
+extern void rollout_refuse_no_user(const char *servername) pg_attribute_noreturn();
+extern bool rollout_needs_user_key(Oid serverid, Oid userid);
+extern List *rollout_targets(RolloutOptions *opts, UserMapping *um,
+							 List *users, bool users_given,
+							 List *credentials, bool credentials_given);
+extern RolloutFanout *rollout_fanout_create(Relation rel, RolloutOptions *opts,
+											UserMapping *um,
+											RolloutColumn *columns,
+											int ncolumns, const char *resource,
+											int page_size, int concurrency,
+											int64 row_limit,
+											MemoryContext parent);
+extern void rollout_fanout_start(RolloutFanout *f, List *targets);
+extern bool rollout_fanout_next(RolloutFanout *f, TupleTableSlot *slot,
+								MemoryContext row_cxt);
+extern void rollout_fanout_counters(RolloutFanout *f, RolloutStats *stats,
+									int64 *pages, int64 *repairs,
+									int64 *duplicates);
+extern void rollout_fanout_end(RolloutFanout *f);
 
 /* in modify.c */
 extern void rollout_remember_id(RolloutModifyState *st, const char *id);

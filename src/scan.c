@@ -27,10 +27,13 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "common/hashfn.h"
 #include "executor/tuptable.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "rollout_fdw.h"
 
@@ -149,16 +152,76 @@ check_envelope(RolloutScan *s, RolloutPage *page, const char *label)
 		contract_error(label, "a record is not a JSON object");
 }
 
-/* Send the jobs, each with the scan's credentials; count what they cost. */
-static void
-run_jobs(RolloutScan *s, RolloutApiJob *jobs, int n)
+/*
+ * The kinds of step a scan prepares: the requests of the step, then what
+ * their answers are taken for.
+ */
+enum
 {
-	rollout_api_run(s->conn, s->opts, jobs, n, true);
+	STEP_NONE,					/* nothing to ask: the scan ends */
+	STEP_IDS,					/* GETs by id */
+	STEP_FIRST_PAGES,			/* the first pages of several lists */
+	STEP_ARRAY,					/* a list answered by a bare array */
+	STEP_LIST_PAGE,				/* the next page of a list */
+	STEP_OFFSET_PAGES			/* overlapping offset pages */
+};
+
+/* The jobs carry the scan's user, its credential and its 409 policy. */
+static void
+assign_jobs(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
+	const char *credential = s->credential ? s->credential :
+		s->conn->credential_id;
+
+	for (int k = 0; k < n; k++)
+	{
+		jobs[k].conn = s->conn;
+		jobs[k].credential = credential;
+		jobs[k].defer_not_ready = s->defer_not_ready;
+	}
+}
+
+/*
+ * A step's jobs are back: count what they cost.  True when a 409 ("not
+ * synced yet") postpones the whole step, to be asked again at retry_at,
+ * within not_ready_timeout_s; else a transport failure raises.
+ */
+static bool
+after_run(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
+	bool		not_ready = false;
+
 	for (int k = 0; k < n; k++)
 	{
 		rollout_stats_sum(&s->stats, &jobs[k].resp.stats);
-		rollout_api_raise_failure(s->opts, &jobs[k]);
+		not_ready |= jobs[k].failure == ROLLOUT_FAIL_NONE &&
+			jobs[k].resp.status == 409;
 	}
+	if (not_ready && s->defer_not_ready)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		long		delay = (long) Min((double) s->opts->retry_max_ms,
+									   s->opts->retry_base_ms *
+									   pow(2.0, Min(s->not_ready_tries, 20)));
+
+		if (s->not_ready_until == 0)
+			s->not_ready_until =
+				TimestampTzPlusMilliseconds(now,
+											s->opts->not_ready_timeout_s * 1000L);
+		delay = Min(delay,
+					TimestampDifferenceMilliseconds(now, s->not_ready_until) + 1);
+		if (now < s->not_ready_until && rollout_fits_statement(now, delay))
+		{
+			s->not_ready_tries++;
+			s->retry_at = TimestampTzPlusMilliseconds(now, delay);
+			return true;
+		}
+	}
+	s->not_ready_tries = 0;
+	s->not_ready_until = 0;
+	for (int k = 0; k < n; k++)
+		rollout_api_raise_failure(s->opts, &jobs[k]);
+	return false;
 }
 
 /* A list page's answer: a success status, decoded, its envelope checked. */
@@ -190,22 +253,15 @@ add_page(RolloutScan *s, RolloutPage *page)
 	s->pages++;
 }
 
-/*
- * GET /{resource}/{id} for each id, several in flight at once, answered in
- * the ids' order; 404 is no row.
- */
-static void
-fetch_by_ids(RolloutScan *s)
+/* GET /{resource}/{id} for each id, all in one step. */
+static int
+prepare_ids(RolloutScan *s, RolloutApiJob **jobsp)
 {
 	int			n = list_length(s->ids);
-	RolloutApiJob *jobs;
+	RolloutApiJob *jobs = palloc0(sizeof(RolloutApiJob) * Max(n, 1));
 	int			i = 0;
 	ListCell   *lc;
 
-	s->done = true;
-	if (n == 0)
-		return;
-	jobs = palloc0(sizeof(RolloutApiJob) * n);
 	foreach(lc, s->ids)
 	{
 		char	   *path = psprintf("/%s/%s", s->resource,
@@ -216,9 +272,16 @@ fetch_by_ids(RolloutScan *s)
 		jobs[i].label = path;
 		i++;
 	}
-	run_jobs(s, jobs, n);
+	*jobsp = jobs;
+	return n;
+}
 
-	for (i = 0; i < n; i++)
+/* The records by id, in the ids' order; 404 is no row. */
+static void
+take_ids(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
+	s->done = true;
+	for (int i = 0; i < n; i++)
 	{
 		RolloutPage *page;
 
@@ -379,7 +442,7 @@ offset_paging_possible(RolloutScan *s, RolloutPage *page, int64 total,
 {
 	uint64		hash;
 
-	if (s->max_pages > 0 || s->repairing ||
+	if (s->max_pages > 0 || s->repairing || s->cursor_only ||
 		total < 0 || limit < ROLLOUT_MIN_OVERLAP_LIMIT ||
 		page->nrecords != limit || s->rows_seen >= total)
 		return false;
@@ -393,25 +456,33 @@ offset_paging_possible(RolloutScan *s, RolloutPage *page, int64 total,
  * A list answered by a bare array (GET /metadata/transactions/create?...):
  * one request, not paged; the array of objects is its whole contract.
  */
-static void
-fetch_array_list(RolloutScan *s)
+static int
+prepare_array_list(RolloutScan *s, RolloutApiJob **jobsp)
 {
 	const char *query = s->filter_query[0] == '&' ? s->filter_query + 1 :
 		s->filter_query;
 	char	   *path = psprintf("/%s%s%s", s->resource, query[0] ? "?" : "",
 								query);
-	RolloutApiJob job = {0};
+	RolloutApiJob *job = palloc0(sizeof(RolloutApiJob));
+
+	job->method = "GET";
+	job->url = psprintf("%s%s", s->opts->api_url, path);
+	job->label = path;
+	*jobsp = job;
+	return 1;
+}
+
+static void
+take_array_list(RolloutScan *s, RolloutApiJob *job)
+{
+	const char *path = job->label;
 	RolloutPage *page;
 
 	/* not paged: a pushed OFFSET is skipped here */
 	s->skip += s->walk_start;
 	s->walk_start = 0;
-	job.method = "GET";
-	job.url = psprintf("%s%s", s->opts->api_url, path);
-	job.label = path;
-	run_jobs(s, &job, 1);
-	rollout_check_status("GET", path, &job.resp);
-	page = rollout_decode_array(job.resp.body, job.resp.body_len,
+	rollout_check_status("GET", path, &job->resp);
+	page = rollout_decode_array(job->resp.body, job->resp.body_len,
 								psprintf("GET %s", path), s->columns,
 								s->ncolumns);
 	if (!page->list_found)
@@ -522,29 +593,36 @@ take_list_page(RolloutScan *s, RolloutPage *page, const char *label)
 }
 
 /* GET /{resource}?limit=N[&offset=M][&filters][&next=cursor]: one page. */
-static void
-fetch_list_page(RolloutScan *s)
+static int
+prepare_list_page(RolloutScan *s, RolloutApiJob **jobsp)
 {
-	RolloutApiJob job = {0};
+	RolloutApiJob *job = palloc0(sizeof(RolloutApiJob));
+
+	list_page_job(s, job);
+	*jobsp = job;
+	return 1;
+}
+
+static void
+take_one_list_page(RolloutScan *s, RolloutApiJob *job)
+{
 	RolloutPage *page;
 
-	list_page_job(s, &job);
-	run_jobs(s, &job, 1);
 	if (s->walk_start > 0 && s->next_cursor == NULL &&
-		(job.resp.status == 400 || job.resp.status == 422))
+		(job->resp.status == 400 || job->resp.status == 422))
 	{
-		follow_cursor_instead(s, job.label, "the offset was refused");
+		follow_cursor_instead(s, job->label, "the offset was refused");
 		return;
 	}
-	page = read_list_page(s, &job);
+	page = read_list_page(s, job);
 	if (s->walk_start > 0 && s->next_cursor == NULL &&
-		meta_count(page, ROLLOUT_META_OFFSET, job.label) != s->walk_start)
+		meta_count(page, ROLLOUT_META_OFFSET, job->label) != s->walk_start)
 	{
-		follow_cursor_instead(s, job.label,
+		follow_cursor_instead(s, job->label,
 							  "the page does not say it starts at the offset asked for");
 		return;
 	}
-	take_list_page(s, page, job.label);
+	take_list_page(s, page, job->label);
 }
 
 /* ------------------------------------------------------------------
@@ -690,12 +768,9 @@ accept_offset_page(RolloutScan *s, RolloutApiJob *job, int64 offset,
 	return true;
 }
 
-/*
- * The next scan_concurrency overlapping pages, all in flight at once,
- * checked, linked and emitted in order.
- */
-static void
-fetch_offset_pages(RolloutScan *s)
+/* The next scan_concurrency overlapping pages, all in flight at once. */
+static int
+prepare_offset_pages(RolloutScan *s, RolloutApiJob **jobsp)
 {
 	int64		step = s->page_limit - s->overlap;
 	int64		known = Max(s->max_total, s->first_total);
@@ -722,7 +797,15 @@ fetch_offset_pages(RolloutScan *s)
 		jobs[k].url = psprintf("%s%s", s->opts->api_url, path);
 		jobs[k].label = path;
 	}
-	run_jobs(s, jobs, n);
+	*jobsp = jobs;
+	return n;
+}
+
+/* The overlapping pages, checked, linked and emitted in order. */
+static void
+take_offset_pages(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
+	int64		step = s->page_limit - s->overlap;
 
 	for (int k = 0; k < n; k++)
 	{
@@ -806,8 +889,8 @@ begin_list(RolloutScan *s, List *list)
  * text messages, the people with an e-mail address) is taken whole; a
  * longer one is walked afterwards from its start by the usual paging.
  */
-static void
-fetch_first_pages(RolloutScan *s)
+static int
+prepare_first_pages(RolloutScan *s, RolloutApiJob **jobsp)
 {
 	int			n = Min(list_length(s->queries), ROLLOUT_MAX_INFLIGHT);
 	RolloutApiJob *jobs = palloc0(sizeof(RolloutApiJob) * n);
@@ -817,7 +900,14 @@ fetch_first_pages(RolloutScan *s)
 		begin_list(s, list_nth(s->queries, k));
 		list_page_job(s, &jobs[k]);
 	}
-	run_jobs(s, jobs, n);
+	s->done = true;
+	*jobsp = jobs;
+	return n;
+}
+
+static void
+take_first_pages(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
 	for (int k = 0; k < n; k++)
 	{
 		RolloutPage *page;
@@ -1008,7 +1098,7 @@ rollout_scan_ids(RolloutScan *s, List *ids)
 static bool
 column_reads_key(RolloutColumn *col, const char *key)
 {
-	if (col->whole_record)
+	if (col->whole_record || col->key != ROLLOUT_KEY_NONE)
 		return false;
 	if (col->path != NIL)
 		return list_length(col->path) == 1 &&
@@ -1049,76 +1139,201 @@ fill_asked_value(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 }
 
 /*
+ * The key columns show whose record it is: the user and the credential
+ * the scan read.
+ */
+static void
+fill_keys(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
+{
+	for (int i = 0; i < s->ncolumns; i++)
+	{
+		RolloutColumn *col = &s->columns[i];
+		const char *value;
+		MemoryContext old;
+
+		if (col->key == ROLLOUT_KEY_NONE)
+			continue;
+		value = s->key_values[col->key];
+		if (col->key == ROLLOUT_KEY_CREDENTIAL && value == NULL)
+			value = s->conn->credential_id;
+		if (value == NULL)
+			continue;
+		old = MemoryContextSwitchTo(row_cxt);
+		slot->tts_values[col->attnum - 1] =
+			InputFunctionCall(&col->infunc, unconstify(char *, value),
+							  col->ioparam, col->typmod);
+		slot->tts_isnull[col->attnum - 1] = false;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Store the next record of the requests taken so far in slot (its values
+ * in row_cxt, reset here); false when none is left of them.
+ */
+bool
+rollout_scan_emit(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
+{
+	if (s->max_rows >= 0 && s->rows_returned >= s->max_rows)
+		return false;			/* a pushed LIMIT is reached */
+	while (s->cur_page < s->npages)
+	{
+		RolloutPage *page = s->wave[s->cur_page];
+
+		if (s->cur_rec < page->nrecords && s->skip > 0)
+		{
+			s->skip--;			/* an OFFSET the API did not take */
+			s->cur_rec++;
+			continue;
+		}
+		if (s->cur_rec < page->nrecords)
+		{
+			MemoryContextReset(row_cxt);
+			s->rows_returned++;
+			rollout_store_record(slot, page, s->cur_rec++, s->rel,
+								 s->columns, s->ncolumns, row_cxt);
+			if (s->asked_value != NULL)
+				fill_asked_value(s, slot, row_cxt);
+			fill_keys(s, slot, row_cxt);
+			return true;
+		}
+		s->cur_page++;
+		s->cur_rec = 0;
+	}
+	return false;
+}
+
+/* Is nothing left to ask (nor to return, once emit says so)? */
+bool
+rollout_scan_finished(RolloutScan *s)
+{
+	return (s->max_rows >= 0 && s->rows_returned >= s->max_rows) ||
+		(s->done && s->queries == NIL && s->long_lists == NIL) ||
+		(s->max_pages > 0 && s->list_pages >= s->max_pages);
+}
+
+/*
+ * The requests of the scan's next step, in *jobs (their user and
+ * credential set: the credential must be known).  The records of the step
+ * before are dropped.  Preparing again before the step is taken prepares
+ * the same requests (a step postponed by a 409 is asked again).
+ */
+int
+rollout_scan_prepare(RolloutScan *s, RolloutApiJob **jobs)
+{
+	MemoryContext old;
+	int			n;
+
+	MemoryContextReset(s->page_cxt);
+	s->wave = NULL;
+	s->npages = s->pages_cap = 0;
+	s->cur_page = s->cur_rec = 0;
+	old = MemoryContextSwitchTo(s->page_cxt);
+	if (s->by_ids)
+	{
+		s->step = STEP_IDS;
+		n = prepare_ids(s, jobs);
+	}
+	else if (s->done && s->queries != NIL)
+	{
+		s->step = STEP_FIRST_PAGES;
+		n = prepare_first_pages(s, jobs);
+	}
+	else
+	{
+		if (s->done)
+		{
+			begin_list(s, linitial(s->long_lists));
+			s->long_lists = list_delete_first(s->long_lists);
+		}
+		if (s->offset_paging)
+		{
+			s->step = STEP_OFFSET_PAGES;
+			n = prepare_offset_pages(s, jobs);
+		}
+		else if (rollout_endpoint(s->resource)->list_is_array)
+		{
+			s->step = STEP_ARRAY;
+			n = prepare_array_list(s, jobs);
+		}
+		else
+		{
+			s->step = STEP_LIST_PAGE;
+			n = prepare_list_page(s, jobs);
+		}
+	}
+	assign_jobs(s, *jobs, n);
+	MemoryContextSwitchTo(old);
+	return n;
+}
+
+/*
+ * The answers of the step prepared, taken: checked, and their records
+ * ready for rollout_scan_emit.  A step postponed by a 409 takes nothing
+ * (then retry_at says when to prepare it again).
+ */
+void
+rollout_scan_take(RolloutScan *s, RolloutApiJob *jobs, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->page_cxt);
+
+	if (!after_run(s, jobs, n))
+	{
+		switch (s->step)
+		{
+			case STEP_IDS:
+				take_ids(s, jobs, n);
+				break;
+			case STEP_FIRST_PAGES:
+				take_first_pages(s, jobs, n);
+				break;
+			case STEP_ARRAY:
+				take_array_list(s, jobs);
+				break;
+			case STEP_LIST_PAGE:
+				take_one_list_page(s, jobs);
+				break;
+			case STEP_OFFSET_PAGES:
+				take_offset_pages(s, jobs, n);
+				break;
+		}
+		s->step = STEP_NONE;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Store the next record in slot (its values in row_cxt, reset here);
- * false at the end.
+ * false at the end.  The scan's requests go alone, one step at a time.
  */
 bool
 rollout_scan_next(RolloutScan *s, TupleTableSlot *slot, MemoryContext row_cxt)
 {
 	for (;;)
 	{
-		MemoryContext old;
+		RolloutApiJob *jobs;
+		int			n;
 
-		if (s->max_rows >= 0 && s->rows_returned >= s->max_rows)
-		{
-			ExecClearTuple(slot);	/* a pushed LIMIT is reached */
-			return false;
-		}
-		while (s->cur_page < s->npages)
-		{
-			RolloutPage *page = s->wave[s->cur_page];
-
-			if (s->cur_rec < page->nrecords && s->skip > 0)
-			{
-				s->skip--;		/* an OFFSET the API did not take */
-				s->cur_rec++;
-				continue;
-			}
-			if (s->cur_rec < page->nrecords)
-			{
-				MemoryContextReset(row_cxt);
-				s->rows_returned++;
-				rollout_store_record(slot, page, s->cur_rec++, s->rel,
-									 s->columns, s->ncolumns, row_cxt);
-				if (s->asked_value != NULL)
-					fill_asked_value(s, slot, row_cxt);
-				return true;
-			}
-			s->cur_page++;
-			s->cur_rec = 0;
-		}
-		if ((s->done && s->queries == NIL && s->long_lists == NIL) ||
-			(s->max_pages > 0 && s->list_pages >= s->max_pages))
+		if (rollout_scan_emit(s, slot, row_cxt))
+			return true;
+		if (rollout_scan_finished(s))
 		{
 			ExecClearTuple(slot);
 			return false;
 		}
 
 		rollout_progress_report(s, true);
-		MemoryContextReset(s->page_cxt);
-		s->wave = NULL;
-		s->npages = s->pages_cap = 0;
-		s->cur_page = s->cur_rec = 0;
-		old = MemoryContextSwitchTo(s->page_cxt);
-		if (s->by_ids)
-			fetch_by_ids(s);
-		else if (s->done && s->queries != NIL)
-			fetch_first_pages(s);
-		else
+		if (s->credential == NULL && s->conn->credential_id == NULL)
+			rollout_resolve_credential(s->conn, s->opts);
+		n = rollout_scan_prepare(s, &jobs);
+		if (n > 0)
 		{
-			if (s->done)
-			{
-				begin_list(s, linitial(s->long_lists));
-				s->long_lists = list_delete_first(s->long_lists);
-			}
-			if (s->offset_paging)
-				fetch_offset_pages(s);
-			else if (rollout_endpoint(s->resource)->list_is_array)
-				fetch_array_list(s);
-			else
-				fetch_list_page(s);
+			MemoryContext old = MemoryContextSwitchTo(s->page_cxt);
+
+			rollout_api_run_jobs(s->opts, jobs, n);
+			MemoryContextSwitchTo(old);
 		}
-		MemoryContextSwitchTo(old);
+		rollout_scan_take(s, jobs, n);
 		rollout_progress_report(s, false);
 	}
 }

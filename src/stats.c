@@ -138,6 +138,8 @@ rollout_stats_sum(RolloutStats *to, const RolloutStats *delta)
 	to->throttled_us += delta->throttled_us;
 	to->backoff_us += delta->backoff_us;
 	to->bytes += delta->bytes;
+	to->users_skipped += delta->users_skipped;
+	to->tokens_minted += delta->tokens_minted;
 }
 
 /* This backend's database name, looked up once (it never changes). */
@@ -373,8 +375,8 @@ rollout_fdw_stats(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		ServerCounters *c = &copy[i];
-		Datum		values[17];
-		bool		nulls[17] = {0};
+		Datum		values[19];
+		bool		nulls[19] = {0};
 		int			k = 0;
 
 		values[k++] = CStringGetTextDatum(c->database);
@@ -397,6 +399,8 @@ rollout_fdw_stats(PG_FUNCTION_ARGS)
 		nulls[k] = c->last_error_at == 0;
 		values[k++] = CStringGetTextDatum(c->last_error_request);
 		values[k++] = BoolGetDatum(is_shared);
+		values[k++] = Int64GetDatum(c->stats.users_skipped);
+		values[k++] = Int64GetDatum(c->stats.tokens_minted);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values,
 							 nulls);
 	}

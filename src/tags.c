@@ -49,6 +49,7 @@ typedef struct SetTarget
 {
 	RolloutOptions *opts;
 	RolloutConn *conn;
+	const char *credential;		/* or NULL: the user's own */
 } SetTarget;
 
 /*
@@ -95,7 +96,15 @@ open_target(Oid relid, int route, const char *route_name,
 				 errmsg("the collection \"%s\" of foreign table \"%s\" has no %s",
 						t.opts->resource, relname, route_name),
 				 errhint("%s", collection_hint)));
-	t.conn = rollout_get_conn(GetUserMapping(userid, table->serverid));
+	{
+		/* whose CRM: the settings' user, else the mapping's */
+		RolloutTarget whose;
+
+		rollout_default_target(t.opts, &whose);
+		t.conn = rollout_get_conn(GetUserMapping(userid, table->serverid),
+								  whose.user_id);
+		t.credential = whose.credential_id;
+	}
 	return t;
 }
 
@@ -145,8 +154,8 @@ record_request(SetTarget *t, const char *method, const char *id,
 	char	   *path = psprintf("/%s/%s%s", t->opts->resource,
 								rollout_escape(rollout_api_text(id)), suffix);
 
-	rollout_api_request(t->conn, t->opts, method, t->opts->api_url, path,
-						NULL, body, true, resp);
+	rollout_api_request_as(t->conn, t->credential, t->opts, method, path,
+						   body, resp);
 	if (resp->status == 404)
 		return false;
 	rollout_check_status(method, path, resp);
