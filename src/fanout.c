@@ -154,7 +154,7 @@ rollout_targets(RolloutOptions *opts, UserMapping *um, List *users,
 	}
 	foreach(u, users)
 		rollout_check_user(opts, lfirst(u),
-						   psprintf("\"%s\" of a condition on a key column",
+						   psprintf("\"%s\" named by a key column",
 									(char *) lfirst(u)));
 
 	/* a mapping for one user reads only its own credential */

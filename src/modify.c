@@ -581,10 +581,6 @@ use_row_target(RolloutModifyState *st, TupleTableSlot *slot,
 	if (st->credential == NULL && !rollout_any_user(st->opts) &&
 		strcmp(t->user_id, st->opts->user_id) == 0)
 		st->credential = st->opts->credential_id;
-	if (st->credential == NULL && st->conn->credential_id == NULL)
-		rollout_resolve_credential(st->conn, st->opts);
-	if (st->credential == NULL)
-		st->credential = st->conn->credential_id;
 }
 
 /* The key columns of a row Rollout answered: whose CRM it is in. */
@@ -595,7 +591,7 @@ fill_keys(RolloutModifyState *st, TupleTableSlot *slot)
 	{
 		RolloutColumn *col = NULL;
 		const char *value = k == ROLLOUT_KEY_USER ? st->conn->user_id :
-			st->credential;
+			st->credential ? st->credential : st->conn->credential_id;
 
 		for (int i = 0; i < st->ncolumns; i++)
 			if (st->columns[i].key == k)
@@ -670,6 +666,15 @@ insert_rows(RolloutModifyState *st, TupleTableSlot **slots, int n,
 		row_of[njobs++] = i;
 	}
 
+	/* a row's user's own credential, found once the bodies are built */
+	for (int j = 0; j < njobs; j++)
+	{
+		if (jobs[j].credential != NULL)
+			continue;
+		if (jobs[j].conn->credential_id == NULL)
+			rollout_resolve_credential(jobs[j].conn, st->opts);
+		jobs[j].credential = jobs[j].conn->credential_id;
+	}
 	st->in_flight = njobs;
 	if (njobs > 0)
 		rollout_api_run_jobs(st->opts, jobs, njobs);
