@@ -495,25 +495,34 @@ fill_row(RolloutModifyState *st, TupleTableSlot *slot, RolloutPage *record)
  * slots in *done (until the next batch); when the rows must come back (a batch of one) each is
  * replaced by the record the API answered.
  */
-/* A key column's value as text, or NULL. */
+/* A key column's value (of type the column's) as text, or NULL. */
 static char *
-key_text(RolloutModifyState *st, TupleTableSlot *slot, AttrNumber attno,
-		 RolloutKey key)
+key_text(RolloutModifyState *st, RolloutKey key, Datum value, bool isnull)
 {
-	bool		isnull;
-	Datum		value;
 	Oid			typoutput;
 	bool		varlena;
 
-	if (slot == NULL || !AttributeNumberIsValid(attno))
-		return NULL;
-	value = slot_getattr(slot, attno, &isnull);
 	if (isnull)
 		return NULL;
 	getTypeOutputInfo(TupleDescAttr(RelationGetDescr(st->rel),
 									st->key_attno[key] - 1)->atttypid,
 					  &typoutput, &varlena);
 	return OidOutputFunctionCall(typoutput, value);
+}
+
+/* A key column of a row: in the row (slot), or as read (a junk column). */
+static char *
+row_key(RolloutModifyState *st, RolloutKey key, TupleTableSlot *slot,
+		AttrNumber attno, bool junk)
+{
+	bool		isnull;
+	Datum		value;
+
+	if (!AttributeNumberIsValid(attno))
+		return NULL;
+	value = junk ? ExecGetJunkAttribute(slot, attno, &isnull) :
+		slot_getattr(slot, attno, &isnull);
+	return key_text(st, key, value, isnull);
 }
 
 /*
@@ -532,29 +541,17 @@ use_row_target(RolloutModifyState *st, TupleTableSlot *slot,
 	for (int k = 0; k < ROLLOUT_NKEYS; k++)
 	{
 		if (st->operation == CMD_INSERT)
-			values[k] = key_text(st, slot, st->key_attno[k], (RolloutKey) k);
+			values[k] = row_key(st, (RolloutKey) k, slot, st->key_attno[k],
+								false);
 		else
 		{
-			bool		isnull;
-			Datum		old;
-			Oid			typoutput;
-			bool		varlena;
-
-			values[k] = NULL;
-			if (!AttributeNumberIsValid(st->key_junk[k]))
-				continue;
-			old = ExecGetJunkAttribute(planSlot, st->key_junk[k], &isnull);
-			if (isnull)
-				continue;
-			getTypeOutputInfo(TupleDescAttr(RelationGetDescr(st->rel),
-											st->key_attno[k] - 1)->atttypid,
-							  &typoutput, &varlena);
-			values[k] = OidOutputFunctionCall(typoutput, old);
-			if (st->operation == CMD_UPDATE &&
+			values[k] = row_key(st, (RolloutKey) k, planSlot, st->key_junk[k],
+								true);
+			if (values[k] != NULL && st->operation == CMD_UPDATE &&
 				list_member_int(st->target_attrs, st->key_attno[k]))
 			{
-				char	   *now = key_text(st, slot, st->key_attno[k],
-										   (RolloutKey) k);
+				char	   *now = row_key(st, (RolloutKey) k, slot,
+										  st->key_attno[k], false);
 
 				if (now == NULL || strcmp(now, values[k]) != 0)
 					ereport(ERROR,

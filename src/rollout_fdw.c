@@ -461,83 +461,11 @@ value_text(ExprState *state, ExprContext *econtext, bool *isnull)
 }
 
 /*
- * The "&name=value..." queries of the list filters, evaluated: one, or one
- * per value of the filter with several; *asked, for each, the value of the
- * parameter the list requires (or NULL).  A NULL value matches nothing:
- * then no query, and no request.
+ * A pushed value, evaluated, as text: the value, or each element of an
+ * array (NULL elements left out); a NULL is no value.
  */
 static List *
-filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
-{
-	const char *required = rollout_endpoint(st->fanout->resource)->required_param;
-	List	   *queries = list_make1("");
-	ListCell   *name;
-	ListCell   *state;
-
-	*asked = list_make1(NULL);
-	forboth(name, st->filter_names, state, st->filter_states)
-	{
-		ExprState  *es = lfirst(state);
-		bool		isnull;
-		bool		is_required = required != NULL &&
-			strcmp(strVal(lfirst(name)), required) == 0;
-		List	   *values;
-		List	   *longer = NIL;
-		List	   *longer_asked = NIL;
-		ListCell   *q;
-		ListCell   *v;
-
-		if (type_is_array(exprType((Node *) es->expr)))
-		{
-			Datum		array = ExecEvalExpr(es, econtext, &isnull);
-
-			values = isnull ? NIL : rollout_array_texts(array);
-		}
-		else
-		{
-			char	   *value = value_text(es, econtext, &isnull);
-
-			values = isnull ? NIL : list_make1(value);
-		}
-		foreach(q, queries)
-			foreach(v, values)
-			{
-				longer = lappend(longer,
-								 psprintf("%s&%s=%s", (char *) lfirst(q),
-										  strVal(lfirst(name)),
-										  rollout_escape(lfirst(v))));
-				longer_asked = lappend(longer_asked, is_required ? lfirst(v) :
-									   list_nth(*asked, foreach_current_index(q)));
-			}
-		queries = longer;
-		*asked = longer_asked;
-	}
-	return queries;
-}
-
-/* The ids to GET: the id, or each non-NULL id of the array. */
-static List *
-scan_ids(RolloutScanState *st, ExprContext *econtext)
-{
-	bool		isnull;
-
-	if (st->mode == ROLLOUT_SCAN_ID)
-	{
-		char	   *id = value_text(st->id_state, econtext, &isnull);
-
-		return isnull ? NIL : list_make1(id);
-	}
-	else
-	{
-		Datum		array = ExecEvalExpr(st->id_state, econtext, &isnull);
-
-		return isnull ? NIL : rollout_array_texts(array);
-	}
-}
-
-/* The values of a key condition: the value, or each of the array. */
-static List *
-key_texts(ExprState *state, ExprContext *econtext)
+expr_texts(ExprState *state, ExprContext *econtext)
 {
 	bool		isnull;
 
@@ -555,6 +483,47 @@ key_texts(ExprState *state, ExprContext *econtext)
 	}
 }
 
+/*
+ * The "&name=value..." queries of the list filters, evaluated: one, or one
+ * per value of the filter with several; *asked, for each, the value of the
+ * parameter the list requires (or NULL).  A NULL value matches nothing:
+ * then no query, and no request.
+ */
+static List *
+filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
+{
+	const char *required = rollout_endpoint(st->fanout->resource)->required_param;
+	List	   *queries = list_make1("");
+	ListCell   *name;
+	ListCell   *state;
+
+	*asked = list_make1(NULL);
+	forboth(name, st->filter_names, state, st->filter_states)
+	{
+		bool		is_required = required != NULL &&
+			strcmp(strVal(lfirst(name)), required) == 0;
+		List	   *values = expr_texts(lfirst(state), econtext);
+		List	   *longer = NIL;
+		List	   *longer_asked = NIL;
+		ListCell   *q;
+		ListCell   *v;
+
+		foreach(q, queries)
+			foreach(v, values)
+			{
+				longer = lappend(longer,
+								 psprintf("%s&%s=%s", (char *) lfirst(q),
+										  strVal(lfirst(name)),
+										  rollout_escape(lfirst(v))));
+				longer_asked = lappend(longer_asked, is_required ? lfirst(v) :
+									   list_nth(*asked, foreach_current_index(q)));
+			}
+		queries = longer;
+		*asked = longer_asked;
+	}
+	return queries;
+}
+
 /* Whose records: the users and credentials the key conditions name. */
 static List *
 scan_targets(RolloutScanState *st, ExprContext *econtext)
@@ -563,7 +532,7 @@ scan_targets(RolloutScanState *st, ExprContext *econtext)
 
 	for (int k = 0; k < ROLLOUT_NKEYS; k++)
 		if (st->key_states[k] != NULL)
-			values[k] = key_texts(st->key_states[k], econtext);
+			values[k] = expr_texts(st->key_states[k], econtext);
 	return rollout_targets(st->fanout->opts, st->fanout->um,
 						   values[ROLLOUT_KEY_USER],
 						   st->key_states[ROLLOUT_KEY_USER] != NULL,
@@ -622,7 +591,7 @@ rolloutIterateForeignScan(ForeignScanState *node)
 			}
 		}
 		else
-			ids = scan_ids(st, econtext);
+			ids = expr_texts(st->id_state, econtext);
 		rollout_fanout_start(f, scan_targets(st, econtext));
 		for (int i = 0; i < f->nscans; i++)
 		{
