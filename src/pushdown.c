@@ -14,6 +14,9 @@
  *			phones @> '[{"value": "7185550166"}]'    ->  phone=7185550166
  *			person_id = '11' (textMessages)          ->  personId=11
  *			person_id IN ('11', '12'), x && ARRAY[..] ->  a list per value
+ *			rollout_user_id = 'u' (field '@user_id'),
+ *			  = ANY, IN, and '@credential_id' alike   ->  whose records are
+ *			                                              read (fanout.c)
  *
  *		  with constants, parameters and the outer rows of a nested loop
  *		  (parameterized paths); a list that requires its parameter
@@ -705,9 +708,10 @@ is_column_member(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 
 /*
  * The join clauses a parameterized path can answer, one request per outer
- * row: id = <outer column> (GET /{resource}/{id}) and the list filters
+ * row: id = <outer column> (GET /{resource}/{id}), the list filters
  * with an outer value (personId = t.person_id, u.email = ANY
- * (p.email_addresses)).  Those the planner keeps as join clauses, and
+ * (p.email_addresses)), and the key columns (one user's scan per outer
+ * row).  Those the planner keeps as join clauses, and
  * the equalities it derives from equivalence classes (an inner join's
  * p.id = f.person_id lives there).
  */
