@@ -216,26 +216,27 @@ typedef struct StepPart
 	int			njobs;
 } StepPart;
 
+/*
+ * A fan-out whose scans are made like first (rollout_scan_create, its
+ * user not set yet), in parent.
+ */
 RolloutFanout *
-rollout_fanout_create(Relation rel, RolloutOptions *opts, UserMapping *um,
-					  RolloutColumn *columns, int ncolumns,
-					  const char *resource, int page_size, int concurrency,
-					  int64 row_limit, MemoryContext parent)
+rollout_fanout_create(RolloutScan *first, UserMapping *um, int64 row_limit,
+					  MemoryContext parent)
 {
 	RolloutFanout *f = MemoryContextAllocZero(parent, sizeof(RolloutFanout));
 
-	f->rel = rel;
-	f->opts = opts;
+	f->opts = first->opts;
 	f->um = um;
-	f->columns = columns;
-	f->ncolumns = ncolumns;
-	f->resource = resource;
-	f->page_size = page_size;
-	f->concurrency = concurrency;
 	f->row_limit = row_limit;
 	f->parent = parent;
 	f->step_cxt = AllocSetContextCreate(parent, "rollout_fdw fan-out step",
 										ALLOCSET_DEFAULT_SIZES);
+	f->scans = MemoryContextAllocZero(parent, sizeof(RolloutScan *));
+	f->skipped = MemoryContextAllocZero(parent, sizeof(bool));
+	f->scans[0] = first;
+	f->scans_cap = 1;
+	f->nscans_made = 1;
 	return f;
 }
 
@@ -272,10 +273,7 @@ rollout_fanout_start(RolloutFanout *f, List *targets)
 
 		if (i >= f->nscans_made)
 		{
-			f->scans[i] = rollout_scan_create(f->rel, f->opts, NULL,
-											  f->columns, f->ncolumns,
-											  f->resource, f->page_size,
-											  f->concurrency, f->parent);
+			f->scans[i] = rollout_scan_like(f->scans[0], f->parent);
 			f->nscans_made = i + 1;
 		}
 		s = f->scans[i];

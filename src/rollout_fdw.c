@@ -430,18 +430,20 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	else
 		st->id_state = ExecInitExpr(linitial(exprs), (PlanState *) node);
 
-	st->fanout = rollout_fanout_create(rel, opts,
-									   GetUserMapping(userid, table->serverid),
-									   columns, ncolumns,
-									   strVal(list_nth(plan->fdw_private,
-													   ScanPrivateResource)),
-									   intVal(list_nth(plan->fdw_private,
-													   ScanPrivatePageSize)),
-									   intVal(list_nth(plan->fdw_private,
-													   ScanPrivateConcurrency)),
-									   intVal(list_nth(plan->fdw_private,
-													   ScanPrivateRowLimit)),
-									   estate->es_query_cxt);
+	st->fanout =
+		rollout_fanout_create(rollout_scan_create(rel, opts, NULL, columns,
+												  ncolumns,
+												  strVal(list_nth(plan->fdw_private,
+																  ScanPrivateResource)),
+												  intVal(list_nth(plan->fdw_private,
+																  ScanPrivatePageSize)),
+												  intVal(list_nth(plan->fdw_private,
+																  ScanPrivateConcurrency)),
+												  estate->es_query_cxt),
+							  GetUserMapping(userid, table->serverid),
+							  intVal(list_nth(plan->fdw_private,
+											  ScanPrivateRowLimit)),
+							  estate->es_query_cxt);
 	st->row_cxt = AllocSetContextCreate(estate->es_query_cxt,
 										"rollout_fdw row",
 										ALLOCSET_DEFAULT_SIZES);
@@ -492,7 +494,7 @@ expr_texts(ExprState *state, ExprContext *econtext)
 static List *
 filter_queries(RolloutScanState *st, ExprContext *econtext, List **asked)
 {
-	const char *required = rollout_endpoint(st->fanout->resource)->required_param;
+	const char *required = rollout_endpoint(st->fanout->scans[0]->resource)->required_param;
 	List	   *queries = list_make1("");
 	ListCell   *name;
 	ListCell   *state;

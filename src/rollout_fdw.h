@@ -483,20 +483,14 @@ typedef struct RolloutScan
 /* Several scans of one table, one per (user, credential) (fanout.c). */
 typedef struct RolloutFanout
 {
-	/* what every scan is made of */
-	Relation	rel;
 	RolloutOptions *opts;
 	UserMapping *um;
-	RolloutColumn *columns;
-	int			ncolumns;
-	const char *resource;
-	int			page_size;
-	int			concurrency;
-	int64		row_limit;
+	int64		row_limit;		/* rows the query needs, 0: all */
 	MemoryContext parent;
 	MemoryContext step_cxt;		/* reset per step: the answers' bodies */
 
-	RolloutScan **scans;		/* one per target of the latest start */
+	RolloutScan **scans;		/* one per target of the latest start; the
+								 * others are made like the first */
 	int			nscans;
 	int			nscans_made;	/* scans made, reused by later starts */
 	int			scans_cap;
@@ -749,6 +743,8 @@ extern void rollout_scan_window(RolloutScan *s, int64 offset, int64 count);
 extern void rollout_scan_lists(RolloutScan *s, List *filter_queries,
 							   List *asked_values);
 extern void rollout_scan_ids(RolloutScan *s, List *ids);
+extern RolloutScan *rollout_scan_like(RolloutScan *model,
+									  MemoryContext parent);
 extern bool rollout_scan_next(RolloutScan *s, struct TupleTableSlot *slot,
 							  MemoryContext row_cxt);
 extern bool rollout_scan_emit(RolloutScan *s, struct TupleTableSlot *slot,
@@ -789,12 +785,8 @@ extern bool rollout_needs_user_key(Oid serverid, Oid userid);
 extern List *rollout_targets(RolloutOptions *opts, UserMapping *um,
 							 List *users, bool users_given,
 							 List *credentials, bool credentials_given);
-extern RolloutFanout *rollout_fanout_create(Relation rel, RolloutOptions *opts,
-											UserMapping *um,
-											RolloutColumn *columns,
-											int ncolumns, const char *resource,
-											int page_size, int concurrency,
-											int64 row_limit,
+extern RolloutFanout *rollout_fanout_create(RolloutScan *first,
+											UserMapping *um, int64 row_limit,
 											MemoryContext parent);
 extern void rollout_fanout_start(RolloutFanout *f, List *targets);
 extern bool rollout_fanout_next(RolloutFanout *f, TupleTableSlot *slot,

@@ -957,6 +957,16 @@ rollout_scan_create(Relation rel, RolloutOptions *opts, RolloutConn *conn,
 	return s;
 }
 
+/* A new scan like model: the same table, columns and request sizes. */
+RolloutScan *
+rollout_scan_like(RolloutScan *model, MemoryContext parent)
+{
+	return rollout_scan_create(model->rel, model->opts, model->conn,
+							   model->columns, model->ncolumns,
+							   model->resource, model->table_page_size,
+							   model->concurrency, parent);
+}
+
 static void
 restart(RolloutScan *s)
 {
