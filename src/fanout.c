@@ -490,13 +490,15 @@ fanout_step(RolloutFanout *f)
 
 /*
  * Store the next record of any target in slot (values in row_cxt); false
- * at the end.  One target: its scan alone, as a single scan runs.
+ * at the end.  One target, unless on_user_error is 'skip': its scan
+ * alone, as a single scan runs.
  */
 bool
 rollout_fanout_next(RolloutFanout *f, TupleTableSlot *slot,
 					MemoryContext row_cxt)
 {
-	if (f->nscans == 1)
+	/* one target, no error to skip: the scan alone */
+	if (f->nscans == 1 && !f->opts->skip_user_errors)
 		return rollout_scan_next(f->scans[0], slot, row_cxt);
 	for (;;)
 	{
