@@ -3,7 +3,7 @@ EXTENSION = rollout_fdw
 MODULE_big = rollout_fdw
 OBJS = src/rollout_fdw.o src/option.o src/connection.o src/api.o \
        src/errors.o src/http.o \
-       src/scan.o src/fanout.o src/decode.o src/jsonvalue.o src/convert.o \
+       src/scan.o src/fanout.o src/keyjoin.o src/decode.o src/jsonvalue.o src/convert.o \
        src/json.o src/auth.o src/import.o src/modify.o src/body.o \
        src/conflict.o \
        src/ratelimit.o src/stats.o src/pushdown.o \

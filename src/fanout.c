@@ -32,8 +32,10 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -129,9 +131,7 @@ rollout_needs_user_key(Oid serverid, Oid userid)
 
 /*
  * The targets of a scan: the users (NIL and !users_given: the default),
- * each with every credential given, or with its own.  The mapping's own
- * user keeps the mapping's credential_id; a mapping for one user accepts
- * only its own credential.
+ * each with every credential given, or with its own.
  */
 List *
 rollout_targets(RolloutOptions *opts, UserMapping *um, List *users,
@@ -153,54 +153,80 @@ rollout_targets(RolloutOptions *opts, UserMapping *um, List *users,
 		}
 	}
 	foreach(u, users)
-		rollout_check_user(opts, lfirst(u),
-						   psprintf("\"%s\" named by a key column",
-									(char *) lfirst(u)));
-
-	/* a mapping for one user reads only its own credential */
-	if (credentials_given && !rollout_any_user(opts))
-	{
-		RolloutConn *own = rollout_get_conn(um, opts->user_id);
-
-		if (own->credential_id == NULL)
-			rollout_resolve_credential(own, opts);
-		foreach(c, credentials)
-			if (strcmp(lfirst(c), own->credential_id) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("the user mapping for server \"%s\" acts only for its own credential, not for \"%s\"",
-								opts->servername, (char *) lfirst(c)),
-						 errdetail("Its user_id is \"%s\" and its credential \"%s\"; nothing was sent.",
-								   opts->user_id, own->credential_id),
-						 errhint("A user mapping with OPTIONS (user_id '*') may act for any user of the client: see README \"Many users\".")));
-	}
-
-	foreach(u, users)
 	{
 		List	   *creds = credentials_given ? credentials : list_make1(NULL);
 
 		foreach(c, creds)
 		{
 			RolloutTarget *t = palloc(sizeof(RolloutTarget));
-			ListCell   *seen;
-			bool		dup = false;
 
 			t->user_id = lfirst(u);
 			t->credential_id = lfirst(c);
-			foreach(seen, targets)
-			{
-				RolloutTarget *o = lfirst(seen);
-
-				dup |= strcmp(o->user_id, t->user_id) == 0 &&
-					((o->credential_id == NULL && t->credential_id == NULL) ||
-					 (o->credential_id != NULL && t->credential_id != NULL &&
-					  strcmp(o->credential_id, t->credential_id) == 0));
-			}
-			if (!dup)
-				targets = lappend(targets, t);
+			targets = lappend(targets, t);
 		}
 	}
-	return targets;
+	return rollout_check_targets(opts, um, targets);
+}
+
+/*
+ * Targets the mapping may read, each once: every user its own (any with
+ * user_id '*'), and a mapping for one user only its own credential.
+ */
+List *
+rollout_check_targets(RolloutOptions *opts, UserMapping *um, List *targets)
+{
+	List	   *result = NIL;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	RolloutConn *own = NULL;
+	ListCell   *lc;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("rollout_fdw targets", Max(list_length(targets), 8),
+					   &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(lc, targets)
+	{
+		RolloutTarget *t = lfirst(lc);
+		char	   *pair;
+		uint64		key;
+		bool		found;
+
+		rollout_check_user(opts, t->user_id,
+						   psprintf("\"%s\" named by a key column", t->user_id));
+
+		/* a mapping for one user reads only its own credential */
+		if (t->credential_id != NULL && !rollout_any_user(opts))
+		{
+			if (own == NULL)
+				own = rollout_get_conn(um, opts->user_id);
+			if (own->credential_id == NULL)
+				rollout_resolve_credential(own, opts);
+			if (strcmp(t->credential_id, own->credential_id) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("the user mapping for server \"%s\" acts only for its own credential, not for \"%s\"",
+								opts->servername, t->credential_id),
+						 errdetail("Its user_id is \"%s\" and its credential \"%s\"; nothing was sent.",
+								   opts->user_id, own->credential_id),
+						 errhint("A user mapping with OPTIONS (user_id '*') may act for any user of the client: see README \"Many users\".")));
+		}
+
+		/* each (user, credential) once; NUL cannot be in either */
+		pair = psprintf("%s%c%s%c", t->user_id, '\0',
+						t->credential_id ? t->credential_id : "",
+						t->credential_id ? '+' : '-');
+		key = hash_bytes_extended((const unsigned char *) pair,
+								  (int) strlen(t->user_id) + 1 +
+								  (t->credential_id ? (int) strlen(t->credential_id) : 0) + 1,
+								  0);
+		hash_search(seen, &key, HASH_ENTER, &found);
+		if (!found)
+			result = lappend(result, t);
+	}
+	hash_destroy(seen);
+	return result;
 }
 
 /* ------------------------------------------------------------------

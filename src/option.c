@@ -888,6 +888,7 @@ void
 _PG_init(void)
 {
 	define_settings();
+	rollout_keyjoin_init();
 	if (!process_shared_preload_libraries_in_progress)
 	{
 		rollout_curl_init();

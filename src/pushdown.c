@@ -53,6 +53,7 @@
 #include "optimizer/optimizer.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "rewrite/rewriteManip.h"
 #include "utils/datum.h"
 #include "utils/jsonb.h"
@@ -583,6 +584,37 @@ match_filter(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 	return false;
 }
 
+/* A key condition of the table's columns (the key join's). */
+bool
+rollout_match_key(PlannerInfo *root, RelOptInfo *baserel, Expr *clause,
+				  RolloutKey *key, Expr **value)
+{
+	return match_key(root, baserel, planner_rt_fetch(baserel->relid, root)->relid,
+					 clause, key, value);
+}
+
+/* A Var of the table's first column of the key, or NULL. */
+Var *
+rollout_key_var(PlannerInfo *root, RelOptInfo *baserel, RolloutKey key)
+{
+	Oid			relid = planner_rt_fetch(baserel->relid, root)->relid;
+	Relation	rel = RelationIdGetRelation(relid);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Var		   *result = NULL;
+
+	for (int i = 0; i < desc->natts && result == NULL; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped &&
+			rollout_key_of_field(rollout_column_field(relid, i + 1)) == key)
+			result = makeVar(baserel->relid, i + 1, att->atttypid,
+							 att->atttypmod, att->attcollation, 0);
+	}
+	RelationClose(rel);
+	return result;
+}
+
 /* The key conditions are answered too: by whose records are read. */
 static void
 add_key_clauses(RolloutPushdown *pd)
@@ -797,6 +829,18 @@ is_multi(Expr *value)
 	return type_is_array(exprType((Node *) value));
 }
 
+/* How many users and credentials the key conditions name (1: none). */
+double
+rollout_target_count(RolloutPushdown *pd)
+{
+	double		targets = 1;
+
+	for (int k = 0; k < ROLLOUT_NKEYS; k++)
+		if (pd->key_values[k] != NULL && is_multi(pd->key_values[k]))
+			targets *= rollout_id_count(pd->key_values[k]);
+	return targets;
+}
+
 /*
  * The requests of the request chosen: one by id, one per id; for lists a
  * page per page_size of the records they bring, and at least one per list.
@@ -807,12 +851,8 @@ rollout_request_count(RolloutPushdown *pd, double list_rows, int page_size)
 	double		lists = 1;
 	ListCell   *lc;
 
-	double		targets = 1;
+	double		targets = rollout_target_count(pd);
 
-	/* the same requests for each user and credential read */
-	for (int k = 0; k < ROLLOUT_NKEYS; k++)
-		if (pd->key_values[k] != NULL && is_multi(pd->key_values[k]))
-			targets *= rollout_id_count(pd->key_values[k]);
 	switch (pd->mode)
 	{
 		case ROLLOUT_SCAN_ID:

@@ -79,8 +79,12 @@ enum RolloutScanPrivate
 /* fdw_private of a ForeignPath: NIL, or a list indexed by this enum. */
 enum RolloutPathPrivate
 {
-	PathPrivateWindow			/* Boolean: the path applies LIMIT / OFFSET */
+	PathPrivateWindow,			/* Boolean: the path applies LIMIT / OFFSET */
+	PathPrivateKeyJoin			/* Boolean: a key join gives the users */
 };
+
+/* ScanPrivateKeys: the users and credentials come from a key join */
+#define KEYS_FROM_JOIN (1 << ROLLOUT_NKEYS)
 
 /* Planner state of a foreign relation (baserel->fdw_private). */
 typedef struct RolloutRelInfo
@@ -102,6 +106,8 @@ typedef struct RolloutScanState
 	ExprState  *count_state;	/* ... the LIMIT (NULL constant: none) */
 	ExprState  *offset_state;	/* ... the OFFSET */
 	ExprState  *key_states[ROLLOUT_NKEYS];	/* whose records, or NULL */
+	bool		keys_from_join; /* ... or the key join's targets: */
+	List	   *join_targets;
 	bool		started;		/* the scan's request is decided */
 	RolloutFanout *fanout;		/* where the records come from */
 	MemoryContext row_cxt;		/* reset per row: converted values */
@@ -112,6 +118,29 @@ PG_FUNCTION_INFO_V1(rollout_fdw_handler);
 /* ------------------------------------------------------------------
  * Planning
  * ------------------------------------------------------------------ */
+
+/*
+ * The clauses (bare or RestrictInfos) but the key conditions: those say
+ * whose collection is read, they filter none of its records.
+ */
+static List *
+without_keys(List *clauses, RolloutPushdown *pd)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		Node	   *c = lfirst(lc);
+		Expr	   *e = IsA(c, RestrictInfo) ? ((RestrictInfo *) c)->clause :
+			(Expr *) c;
+
+		if (e != pd->key_clauses[ROLLOUT_KEY_USER] &&
+			e != pd->key_clauses[ROLLOUT_KEY_CREDENTIAL])
+			result = lappend(result, c);
+	}
+	return result;
+}
 
 static void
 rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -141,22 +170,28 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->tuples = info->table_rows;
 	info->list_rows =
 		clamp_row_est(info->table_rows *
-					  clauselist_selectivity(root, info->pushdown.pushed, 0,
-											 JOIN_INNER, NULL));
+					  clauselist_selectivity(root,
+											 without_keys(info->pushdown.pushed,
+														  &info->pushdown),
+											 0, JOIN_INNER, NULL));
 
+	/* each user read is a collection of table_rows */
 	switch (info->pushdown.mode)
 	{
 		case ROLLOUT_SCAN_ID:
-			baserel->rows = 1;
+			baserel->rows = rollout_target_count(&info->pushdown);
 			break;
 		case ROLLOUT_SCAN_IDS:
-			baserel->rows = rollout_id_count(info->pushdown.id_value);
+			baserel->rows = rollout_target_count(&info->pushdown) *
+				rollout_id_count(info->pushdown.id_value);
 			break;
 		case ROLLOUT_SCAN_LIST:
 			baserel->rows =
-				clamp_row_est(info->table_rows *
+				clamp_row_est(rollout_target_count(&info->pushdown) *
+							  info->table_rows *
 							  clauselist_selectivity(root,
-													 baserel->baserestrictinfo,
+													 without_keys(baserel->baserestrictinfo,
+																  &info->pushdown),
 													 0, JOIN_INNER, NULL));
 			break;
 	}
@@ -208,6 +243,8 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 										 REQUEST_COST,
 										 REQUEST_COST *
 										 rollout_request_count(&pd,
+															   without_keys(list_make1(ri), &pd) == NIL ?
+															   info->list_rows :
 															   clamp_row_est(info->table_rows *
 																			 clauselist_selectivity(root, list_make1(ri),
 																									baserel->relid,
@@ -221,6 +258,62 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 										  disable_cost : 0),
 										 NIL, outer, NULL, NIL));
 	}
+}
+
+/*
+ * Can the table be the inner side of a key join (keyjoin.c)?  One of ours,
+ * whose own conditions name no user or credential.
+ */
+bool
+rollout_key_joinable(RelOptInfo *rel)
+{
+	RolloutRelInfo *info;
+
+	if (rel->reloptkind != RELOPT_BASEREL || rel->fdwroutine == NULL ||
+		rel->fdwroutine->GetForeignPaths != rolloutGetForeignPaths)
+		return false;
+	info = rel->fdw_private;
+	return info != NULL &&
+		info->pushdown.key_values[ROLLOUT_KEY_USER] == NULL &&
+		info->pushdown.key_values[ROLLOUT_KEY_CREDENTIAL] == NULL;
+}
+
+/*
+ * The inner path of a key join: the table's own request for each of about
+ * targets users, ROLLOUT_MAX_INFLIGHT of them in flight at a time.
+ */
+Path *
+rollout_key_join_inner_path(PlannerInfo *root, RelOptInfo *rel,
+							double targets)
+{
+	RolloutRelInfo *info = rel->fdw_private;
+	double		requests = targets *
+		rollout_request_count(&info->pushdown, info->list_rows,
+							  info->opts->page_size);
+	double		rows = clamp_row_est(rel->rows * targets);
+
+	return (Path *) create_foreignscan_path(root, rel, NULL, rows,
+											REQUEST_COST,
+											REQUEST_COST +
+											REQUEST_COST * requests / ROLLOUT_MAX_INFLIGHT +
+											cpu_tuple_cost * 10 * rows,
+											NIL, NULL, NULL,
+											list_make2(makeBoolean(false),
+													   makeBoolean(true)));
+}
+
+/*
+ * The key join's outer rows name these targets: the scan reads them (the
+ * same checks as targets named by key conditions).
+ */
+void
+rollout_scan_join_targets(ForeignScanState *node, List *targets)
+{
+	RolloutScanState *st = node->fdw_state;
+
+	st->join_targets = rollout_check_targets(st->fanout->opts, st->fanout->um,
+											 targets);
+	st->started = false;
 }
 
 static ForeignScan *
@@ -243,6 +336,8 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	int64		limit;
 	bool		window = best_path->fdw_private != NIL &&
 		boolVal(list_nth(best_path->fdw_private, PathPrivateWindow));
+	bool		key_join = list_length(best_path->fdw_private) > PathPrivateKeyJoin &&
+		boolVal(list_nth(best_path->fdw_private, PathPrivateKeyJoin));
 	Node	   *count = NULL;
 	Node	   *offset = NULL;
 	int			keys = 0;
@@ -251,7 +346,8 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (pd.mode == ROLLOUT_SCAN_LIST)
 		rollout_check_required_filter(foreigntableid, info->opts->resource,
 									  pd.filter_names);
-	if (info->needs_user_key && pd.key_values[ROLLOUT_KEY_USER] == NULL)
+	if (info->needs_user_key && pd.key_values[ROLLOUT_KEY_USER] == NULL &&
+		!key_join)
 		rollout_refuse_no_user(info->opts->servername);
 	local = extract_actual_clauses(scan_clauses, false);
 
@@ -298,13 +394,17 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							 makeInteger(page_size),
 							 makeInteger(pd.mode),
 							 pd.filter_names);
-	fdw_private = lappend(fdw_private,
-						  makeString(rollout_describe_request(&pd,
-															  info->opts->resource,
-															  page_size,
-															  best_path->path.param_info != NULL,
-															  window, count,
-															  offset)));
+	{
+		char	   *request = rollout_describe_request(&pd, info->opts->resource,
+													   page_size,
+													   best_path->path.param_info != NULL,
+													   window, count, offset);
+
+		if (key_join)
+			request = psprintf("%s for each user and credential of the outer rows",
+							   request);
+		fdw_private = lappend(fdw_private, makeString(request));
+	}
 	fdw_private = lappend(fdw_private,
 						  makeString(rollout_describe_pushed(root, baserel,
 															 foreigntableid,
@@ -314,7 +414,8 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	fdw_private = lappend(fdw_private,
 						  makeInteger((int) Min(limit, (int64) PG_INT32_MAX)));
 	fdw_private = lappend(fdw_private, makeBoolean(window));
-	fdw_private = lappend(fdw_private, makeInteger(keys));
+	fdw_private = lappend(fdw_private,
+						  makeInteger(keys | (key_join ? KEYS_FROM_JOIN : 0)));
 
 	return make_foreignscan(tlist, local, baserel->relid, fdw_exprs,
 							fdw_private, NIL, NIL, outer_plan);
@@ -420,6 +521,7 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 		nexprs -= 2;
 	}
 	keys = intVal(list_nth(plan->fdw_private, ScanPrivateKeys));
+	st->keys_from_join = (keys & KEYS_FROM_JOIN) != 0;
 	for (int k = ROLLOUT_NKEYS - 1; k >= 0; k--)
 		if (keys & (1 << k))
 			st->key_states[k] = ExecInitExpr(list_nth(exprs, --nexprs),
@@ -594,7 +696,8 @@ rolloutIterateForeignScan(ForeignScanState *node)
 		}
 		else
 			ids = expr_texts(st->id_state, econtext);
-		rollout_fanout_start(f, scan_targets(st, econtext));
+		rollout_fanout_start(f, st->keys_from_join ? st->join_targets :
+							 scan_targets(st, econtext));
 		for (int i = 0; i < f->nscans; i++)
 		{
 			if (st->mode != ROLLOUT_SCAN_LIST)

@@ -761,11 +761,16 @@ extern List *rollout_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 								  Oid relid);
 extern bool rollout_lacks_required(RolloutPushdown *pd, Oid relid);
 extern double rollout_id_count(Expr *array);
+extern double rollout_target_count(RolloutPushdown *pd);
 extern double rollout_request_count(RolloutPushdown *pd, double list_rows,
 									int page_size);
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
 extern List *rollout_array_texts(Datum array);
+extern bool rollout_match_key(PlannerInfo *root, RelOptInfo *baserel,
+							  Expr *clause, RolloutKey *key, Expr **value);
+extern Var *rollout_key_var(PlannerInfo *root, RelOptInfo *baserel,
+							RolloutKey key);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									const RolloutPushdown *pd);
 extern char *rollout_describe_request(RolloutPushdown *pd,
@@ -785,6 +790,8 @@ extern bool rollout_needs_user_key(Oid serverid, Oid userid);
 extern List *rollout_targets(RolloutOptions *opts, UserMapping *um,
 							 List *users, bool users_given,
 							 List *credentials, bool credentials_given);
+extern List *rollout_check_targets(RolloutOptions *opts, UserMapping *um,
+								   List *targets);
 extern RolloutFanout *rollout_fanout_create(RolloutScan *first,
 											UserMapping *um, int64 row_limit,
 											MemoryContext parent);
@@ -795,6 +802,15 @@ extern void rollout_fanout_counters(RolloutFanout *f, RolloutStats *stats,
 									int64 *pages, int64 *repairs,
 									int64 *duplicates);
 extern void rollout_fanout_end(RolloutFanout *f);
+
+/* in keyjoin.c */
+extern void rollout_keyjoin_init(void);
+
+/* in rollout_fdw.c (the key join's inner side) */
+extern bool rollout_key_joinable(RelOptInfo *rel);
+extern Path *rollout_key_join_inner_path(PlannerInfo *root, RelOptInfo *rel,
+										 double targets);
+extern void rollout_scan_join_targets(ForeignScanState *node, List *targets);
 
 /* in modify.c */
 extern void rollout_remember_id(RolloutModifyState *st, const char *id);
