@@ -135,7 +135,8 @@ check(rc == 0 and out == str((USERS - 1) * PEOPLE),
         "'skip': the other users' rows, all of them", f"{out} {err[:200]}")
 check('Rollout user "tenant-user-5"' in err and "left out" in err and "HTTP 500" in err,
         "'skip': a WARNING names the user and the error", err[:300])
-out = sql("SELECT users_skipped > 0 FROM rollout_fdw_stats() WHERE server = 'many'")
+out = sql("SELECT users_skipped > 0 FROM rollout_fdw_stats() "
+          "WHERE server = 'many' AND database = current_database()")
 check(out == "t", "users_skipped counted", out)
 admin("DELETE", "faults")
 
@@ -151,14 +152,16 @@ sql("ALTER FOREIGN TABLE crm.people OPTIONS (DROP on_user_error)")
 
 # --- the token cache is bounded (256 users) ------------------------------------
 admin("POST", "tenants", {"users": 300, "people": 1})
+STATS = ("\nSELECT tokens_minted FROM rollout_fdw_stats() "
+         "WHERE server = 'many' AND database = current_database();")
 script = "\n".join(
     f"SELECT count(*) FROM crm.people WHERE rollout_user_id = 'tenant-user-{i}';"
     for i in range(1, 301))
-script += "\nSELECT tokens_minted FROM rollout_fdw_stats() WHERE server = 'many';"
+script += STATS
 script += "\nSELECT count(*) FROM crm.people WHERE rollout_user_id = 'tenant-user-300';"
-script += "\nSELECT tokens_minted FROM rollout_fdw_stats() WHERE server = 'many';"
+script += STATS
 script += "\nSELECT count(*) FROM crm.people WHERE rollout_user_id = 'tenant-user-1';"
-script += "\nSELECT tokens_minted FROM rollout_fdw_stats() WHERE server = 'many';"
+script += STATS
 rc, out, err, _ = psql_script(script, db=DB, timeout=300)
 lines = out.splitlines()
 print("       token cache: " + " ".join(lines[299:]))
