@@ -111,8 +111,10 @@ check(out == f"tenant-user-3|{PEOPLE}\ntenant-user-7|{PEOPLE}", "= ANY of two us
 
 # --- a user not synced yet: waited out while the others' pages flow --------
 admin("DELETE", "log")
+admin("POST", "latency", {"ms": 50})       # the others' pages take a while
 admin("POST", "not_ready", {"seconds": 1.0, "cred": "tenant-cred-2"})
 out = sql(f"SELECT count(*) FROM ({JOIN}) j")
+admin("POST", "latency", {"ms": 0})
 check(out == str(USERS * PEOPLE), "a 409 for one user: every row all the same", out)
 entries = [r for r in log() if r["path"] == "/api/people"]
 n409 = [r for r in entries if r["status"] == 409]

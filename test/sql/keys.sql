@@ -77,6 +77,27 @@ GROUP BY 1, 2 ORDER BY 1;
 -- one list each (no credential lookup: the join names them)
 \! test/emu count GET /people
 \! test/emu count GET /credentials
+-- a user named by several outer rows is read once; NULL keys join nothing
+INSERT INTO customers VALUES ('user-2', 'cred-2'), (NULL, 'cred-1'), ('user-1', NULL);
+\! test/emu log-clear
+SELECT c.rollout_user, count(*) FROM customers c
+JOIN many.people p ON p.rollout_user_id = c.rollout_user
+                  AND p.rollout_credential_id = c.credential
+GROUP BY 1 ORDER BY 1;
+\! test/emu count GET /people
+-- other join conditions are checked on the joined rows
+SELECT c.rollout_user, count(*) FROM customers c
+JOIN many.people p ON p.rollout_user_id = c.rollout_user
+                  AND p.rollout_credential_id = c.credential
+                  AND p.first_name < 'F'
+GROUP BY 1 ORDER BY 1;
+-- an outer join keeps the nested loop: one scan per outer row
+EXPLAIN (COSTS OFF)
+SELECT c.rollout_user, p.id FROM customers c
+LEFT JOIN many.people p ON p.rollout_user_id = c.rollout_user
+                       AND p.rollout_credential_id = c.credential;
+DELETE FROM customers WHERE rollout_user IS NULL OR credential IS NULL;
+DELETE FROM customers WHERE ctid IN (SELECT max(ctid) FROM customers WHERE rollout_user = 'user-2');
 -- only the user: the credential is discovered
 SELECT c.rollout_user, count(*) FROM customers c
 JOIN many.people p ON p.rollout_user_id = c.rollout_user
