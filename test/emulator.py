@@ -1619,6 +1619,10 @@ class Handler(BaseHTTPRequestHandler):
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # many connections open at once (32 requests of a many-user scan): Python's
+    # default listen backlog of 5 drops SYNs, and the kernel retries them a
+    # second later, which no real API server does
+    request_queue_size = 128
 
     def __init__(self, address, state, tls=None, quiet=False):
         self.state = state
