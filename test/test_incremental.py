@@ -6,7 +6,11 @@ in one transaction.  Over 2,000 people: the local table equals a full read
 of crm.people after a run, 50 changed ids cost at most 55 requests (and no
 list request), and a run that meets an API error (a 500, a dropped
 connection) on one id leaves the table and the events as they were, the
-next run applying them."""
+next run applying them.  Then the per-user variant over the emulator's
+tenant users (key columns, a mapping with user_id '*'): each changed id read
+as the user whose event named it, an id two users' CRMs both hold kept apart,
+one user's 500 failing the whole run; skipped while IMPORT FOREIGN SCHEMA
+has no key_columns option."""
 
 import hashlib
 import hmac
@@ -218,6 +222,131 @@ c.check("the next run succeeds", status == "succeeded", f"{status} {message}")
 ok, detail = local_equals_crm()
 c.check("it applied the kept events: the local table equals a full read", ok, detail)
 c.check("and deleted them", q("SELECT count(*) FROM crm_events") == "0")
+
+
+# === per user and credential (README "Per user and credential"): runs once
+# main has the key columns (IMPORT FOREIGN SCHEMA ... OPTIONS (key_columns 'true'))
+USERS = 3
+TENANT = 1000000  # tenant i's people are TENANT * i + 1, + 2, ...
+
+
+def tenant(i):
+    return f"tenant-user-{i}", f"tenant-cred-{i}"
+
+
+def tenant_people(i):
+    return admin("GET", f"people?cred=tenant-cred-{i}")["people"]
+
+
+def set_tenant_people(i, people):
+    admin("POST", "people", {"cred": f"tenant-cred-{i}", "people": people})
+
+
+def receive_user(event_id, user, event, ids):
+    body = json.dumps({"eventId": event_id, "eventCreated": "2026-12-04T12:00:00Z",
+                       "event": event, "resourceIds": ids})
+    signature = hmac.new(SECRET, body.encode(), hashlib.sha256).hexdigest()
+    return q(f"SELECT crm_receive_user_webhook('{user[0]}', '{user[1]}', "
+             f"convert_to({sql_text(body)}, 'UTF8'), '{signature}')")
+
+
+def user_local_equals_crm():
+    out = q(f"""
+        WITH crm AS (SELECT p.rollout_user_id, p.rollout_credential_id, {COLUMNS}
+                     FROM customers c JOIN crm.people p
+                       ON p.rollout_user_id = c.rollout_user
+                      AND p.rollout_credential_id = c.credential)
+        SELECT (SELECT count(*) FROM user_people_local), (SELECT count(*) FROM crm),
+               (SELECT count(*) FROM (SELECT * FROM user_people_local EXCEPT
+                                      SELECT * FROM crm) a),
+               (SELECT count(*) FROM (SELECT * FROM crm EXCEPT
+                                      SELECT * FROM user_people_local) b)""")
+    local, crm, extra, missing = out.split("|")
+    return local == crm and extra == "0" and missing == "0" and local != "0", out
+
+
+reset(tenants={"users": USERS, "people": 100})
+q("DROP SCHEMA crm CASCADE")
+rc, _, err, _ = psql_script("CREATE SCHEMA crm;\n"
+                            "IMPORT FOREIGN SCHEMA crm LIMIT TO (people) FROM SERVER rollout "
+                            "INTO crm OPTIONS (key_columns 'true');\n", DB)
+keyed = rc == 0 and q("SELECT count(*) FROM information_schema.columns WHERE "
+                      "table_schema = 'crm' AND column_name IN "
+                      "('rollout_user_id', 'rollout_credential_id')") == "2"
+if not keyed:
+    print(f"skipped: per user and credential (no key columns yet: {err or 'no columns'})")
+else:
+    q("ALTER USER MAPPING FOR CURRENT_USER SERVER rollout "
+      "OPTIONS (SET user_id '*', DROP credential_id)")
+    q("CREATE TABLE customers (rollout_user text, credential text); "
+      "INSERT INTO customers VALUES " +
+      ", ".join(f"('{u}', '{cr}')" for u, cr in map(tenant, range(1, USERS + 1))))
+    for marker in ("CREATE TABLE crm_user_events", "CREATE FUNCTION crm_receive_user_webhook",
+                   "CREATE PROCEDURE crm_apply_user_events"):
+        rc, _, err, _ = psql_script(readme_block(SECTION, marker), DB)
+        c.check(f"README block {marker!r} runs", rc == 0, err)
+    USER_SCHEDULE = readme_block(SECTION, "cron.schedule_in_database('crm-apply-user-events'")
+    ok, detail = user_local_equals_crm()
+    c.check("per user: the initial copy holds every customer's people", ok, detail)
+
+    # tenant 1: 3 updated; tenant 2: 2 deleted, and a person created with an id that
+    # tenant 1 holds too; tenant 3: one created, one created then deleted
+    one, two, three = tenant_people(1), tenant_people(2), tenant_people(3)
+    upd = [str(p["id"]) for p in one[:3]]
+    for p in one[:3]:
+        p["firstName"] = "Changed"
+    set_tenant_people(1, one)
+    gone = [str(p["id"]) for p in two[10:12]]
+    shared = str(one[50]["id"])                  # an id tenant 1 holds, created in tenant 2
+    set_tenant_people(2, two[:10] + two[12:] +
+                      [dict(two[0], id=int(shared), firstName="Twin", lastName="OfTenant1")])
+    new3 = str(TENANT * 3 + 500)
+    set_tenant_people(3, three + [dict(three[0], id=int(new3), firstName="New")])
+    brief3 = str(TENANT * 3 + 501)               # created then deleted before the job
+    answers = [
+        receive_user("u-1", tenant(1), "peopleUpdated", upd),
+        receive_user("u-2", tenant(2), "peopleDeleted", gone),
+        receive_user("u-3", tenant(2), "peopleCreated", [shared]),
+        receive_user("u-4", tenant(3), "peopleCreated", [new3, brief3]),
+        receive_user("u-5", tenant(3), "peopleDeleted", [brief3]),
+        receive_user("u-6", tenant(3), "peopleUpdated", [upd[0]]),  # tenant 1's id: 404 here
+    ]
+    c.check("per user: signed deliveries accepted", answers == ["t"] * 6, answers)
+    triples = {(tenant(1), i) for i in upd} | {(tenant(2), i) for i in gone + [shared]} | \
+        {(tenant(3), i) for i in (new3, brief3, upd[0])}
+    before = q("SELECT md5(string_agg(t::text, ',' ORDER BY user_id, id)) "
+               "FROM user_people_local t")
+
+    admin("DELETE", "log")
+    fault(method="GET", path="^/api/people/", sub="tenant-user-2", status=500)
+    rc, _, err, _ = psql("CALL crm_apply_user_events()", DB)
+    c.check("per user: a 500 on one user's GET fails the job", rc != 0 and "HTTP 500" in err,
+            err)
+    c.check("per user: after it the local table and the events are unchanged",
+            q("SELECT md5(string_agg(t::text, ',' ORDER BY user_id, id)) "
+              "FROM user_people_local t") == before and
+            q("SELECT count(*) FROM crm_user_events") == "6")
+
+    admin("DELETE", "faults")
+    admin("DELETE", "log")
+    status, message = run_job(USER_SCHEDULE, "crm-apply-user-events")
+    by_id, lists, entries = requests()
+    c.check("per user: pg_cron ran the job and recorded it as succeeded",
+            status == "succeeded", f"{status} {message}")
+    asked = sorted(((r["sub"], r["cred"]), r["path"].rsplit("/", 1)[1]) for r in by_id)
+    c.check("per user: one GET /people/{id} per changed (user, credential, id), as that "
+            "user, no list request",
+            asked == sorted(triples) and not lists and len(entries) == len(triples),
+            f"{asked} {len(lists)} lists, {len(entries)} in all")
+    ok, detail = user_local_equals_crm()
+    c.check("per user: the local table equals a full read of every customer's people",
+            ok, detail)
+    c.check("per user: the shared id holds each user's own person",
+            q(f"SELECT string_agg(user_id || ':' || first_name, ',' ORDER BY user_id) "
+              f"FROM user_people_local WHERE id = '{shared}'")
+            == f"tenant-user-1:{one[50]['firstName']},tenant-user-2:Twin")
+    c.check("per user: the applied events are deleted",
+            q("SELECT count(*) FROM crm_user_events") == "0")
 
 reset()
 psql(f"DROP DATABASE {DB}")
