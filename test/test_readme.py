@@ -52,7 +52,10 @@ def readme_rows():
 # the blocks test/test_incremental.py takes from the README, by what they hold
 INCREMENTAL = ("CREATE TABLE crm_events", "CREATE FUNCTION crm_receive_webhook",
                "CREATE PROCEDURE crm_apply_events",
-               "cron.schedule_in_database('crm-apply-events'")
+               "cron.schedule_in_database('crm-apply-events'",
+               "CREATE TABLE crm_user_events", "CREATE FUNCTION crm_receive_user_webhook",
+               "CREATE PROCEDURE crm_apply_user_events",
+               "cron.schedule_in_database('crm-apply-user-events'")
 
 
 def check_incremental(check):
@@ -73,6 +76,14 @@ def check_incremental(check):
     check("incremental refresh: one MERGE reading the ids, then the events it read deleted",
           job.count("MERGE INTO") == 1 and "WHERE id = ANY (changed)" in job and
           job.index("MERGE INTO") < job.index("DELETE FROM crm_events WHERE event_id = ANY"))
+    job = blocks["CREATE PROCEDURE crm_apply_user_events"]
+    check("incremental refresh per user: the join names the user, the credential and the id",
+          job.count("MERGE INTO") == 1 and all(
+              cond in job for cond in ("p.rollout_user_id = e.user_id",
+                                       "p.rollout_credential_id = e.credential_id",
+                                       "p.id = e.id")) and
+          job.index("MERGE INTO") <
+          job.index("DELETE FROM crm_user_events WHERE event_id = ANY"))
 
 
 def main():
