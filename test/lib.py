@@ -52,6 +52,14 @@ def psql(sql, db="postgres", timeout=120, app="rollout_test"):
     return p.returncode, p.stdout.strip(), p.stderr.strip(), time.monotonic() - start
 
 
+def sql_out(sql, db):
+    """Run one statement; its output, or RuntimeError with psql's message."""
+    rc, out, err, _ = psql(sql, db)
+    if rc != 0:
+        raise RuntimeError(f"{sql}: {err}")
+    return out
+
+
 def psql_script(sql, db="postgres", timeout=120):
     """Run a multi-statement script through stdin (one session)."""
     start = time.monotonic()

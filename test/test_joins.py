@@ -11,7 +11,7 @@ text-message scan without personId sends nothing."""
 
 import json
 
-from lib import Checker, admin, log, make_db, psql, psql_script, reset
+from lib import Checker, admin, log, make_db, psql, psql_script, reset, sql_out
 
 DB = "rollout_joins"
 PEOPLE = 2000
@@ -20,10 +20,7 @@ c = Checker()
 
 
 def sql(text):
-    rc, out, err, _ = psql(text, DB)
-    if rc != 0:
-        raise RuntimeError(f"{text}: {err}")
-    return out
+    return sql_out(text, DB)
 
 
 def people_requests():

@@ -10,7 +10,7 @@ incremental refresh of a few ids per user costs one GET per id."""
 
 import re
 
-from lib import API, Checker, admin, log, make_db, psql, psql_script, reset
+from lib import API, Checker, admin, log, make_db, psql, psql_script, reset, sql_out
 
 DB = "rollout_keys"
 USERS = 40
@@ -19,10 +19,7 @@ c = Checker()
 
 
 def sql(text):
-    rc, out, err, _ = psql(text, DB)
-    if rc != 0:
-        raise RuntimeError(f"{text}: {err}")
-    return out
+    return sql_out(text, DB)
 
 
 def check(ok, name, info=""):
