@@ -286,7 +286,10 @@ schedule_retry(RolloutOptions *opts, RolloutApiJob *job, int64 delay_ms,
 	if (from_retry_after && delay_ms > Max(opts->retry_max_ms, 60000))
 		return false;
 	if (delay_ms >= INT_MAX || !rollout_fits_statement(now, delay_ms))
+	{
+		job->out_of_time = true;
 		return false;
+	}
 	*retry_at = TimestampTzPlusMilliseconds(now, delay_ms);
 	job->resp.stats.backoff_us += delay_ms * 1000;
 	return true;
@@ -343,6 +346,7 @@ may_start(void *arg, int i, TimestampTz now)
 		job->failure = ROLLOUT_FAIL_RATE_LIMITED;
 		job->wait_ms = throttle;
 		job->wait_paused = paused;
+		job->out_of_time = true;
 		finish_job(run->opts, job);
 		return -1;
 	}
@@ -471,6 +475,7 @@ run_with_headers(RolloutOptions *opts, RolloutApiJob *jobs, int njobs)
 		jobs[i].failure = ROLLOUT_FAIL_NONE;
 		jobs[i].wait_ms = 0;
 		jobs[i].wait_paused = false;
+		jobs[i].out_of_time = false;
 		memset(&jobs[i].resp, 0, sizeof(RolloutResponse));
 		xfers[i].method = jobs[i].method;
 		xfers[i].url = jobs[i].url;
@@ -819,15 +824,7 @@ rollout_fdw_credentials(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
 	{
 		target.user_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
-		if (target.user_id[0] == '\0' ||
-			strcmp(target.user_id, ROLLOUT_ANY_USER) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" is not a Rollout user id", target.user_id)));
-		if (!header_value_ok(target.user_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("a Rollout user id cannot hold a control character")));
+		rollout_check_id(target.user_id, ROLLOUT_KEY_USER);
 		rollout_check_user(opts, target.user_id,
 						   psprintf("\"%s\" given to rollout_fdw_credentials",
 									target.user_id));

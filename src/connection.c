@@ -9,7 +9,8 @@
  * Rules kept here:
  *	- one entry per user mapping and Rollout user (a mapping with
  *	  user_id '*' acts for many), keyed by the mapping's OID, as
- *	  postgres_fdw keys its connections, and a hash of the user id;
+ *	  postgres_fdw keys its connections, and the user id itself (at most
+ *	  ROLLOUT_MAX_ID_LEN bytes);
  *	- the cache is bounded: past ROLLOUT_MAX_CACHED_USERS entries, the
  *	  least recently used entry that no scan of the current transaction
  *	  uses is dropped (a transaction reading more users than that keeps
@@ -27,7 +28,6 @@
 #include "postgres.h"
 
 #include "catalog/pg_user_mapping.h"
-#include "common/hashfn.h"
 #include "storage/proc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -155,16 +155,9 @@ rollout_get_conn(UserMapping *user, const char *user_id)
 
 	memset(&key, 0, sizeof(key));
 	key.umid = user->umid;
-	key.user_hash = hash_bytes_extended((const unsigned char *) user_id,
-										(int) strlen(user_id), 0);
+	rollout_check_id(user_id, ROLLOUT_KEY_USER);
+	rollout_pair_key(&key.user, user_id, NULL);
 	entry = hash_search(conn_hash, &key, HASH_FIND, NULL);
-	if (entry != NULL && strcmp(entry->user_id, user_id) != 0)
-	{
-		/* two user ids with one 64-bit hash: the newer takes the entry */
-		forget_secrets(entry);
-		pfree(entry->user_id);
-		entry->user_id = MemoryContextStrdup(TopMemoryContext, user_id);
-	}
 	if (entry == NULL)
 	{
 		evict_one();

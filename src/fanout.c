@@ -22,8 +22,9 @@
  *	- one target's failure fails the statement, unless on_user_error is
  *	  'skip': then a target that returned no row yet is left out with a
  *	  WARNING naming the user and the error, and counted (users_skipped).
- *	  Only the API's classified errors are skipped; a cancel, a timeout or
- *	  an internal error still ends the statement.  A target that already
+ *	  Only the API's classified errors are skipped; a cancel, a timeout
+ *	  (or a wait refused because it would outlast statement_timeout) or an
+ *	  internal error still ends the statement.  A target that already
  *	  returned rows fails the statement: a user is left out whole or not
  *	  at all.
  *
@@ -32,7 +33,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/hsearch.h"
@@ -169,6 +169,51 @@ rollout_targets(RolloutOptions *opts, UserMapping *um, List *users,
 }
 
 /*
+ * An id a query, a row or a setting names: a Rollout user (not "*") or a
+ * credential, not empty, without control characters (a user id is a JWT
+ * claim, a credential id a header), at most ROLLOUT_MAX_ID_LEN bytes.
+ */
+void
+rollout_check_id(const char *id, RolloutKey key)
+{
+	const char *what = key == ROLLOUT_KEY_USER ? "user" : "credential";
+	const char *problem = NULL;
+
+	if (id[0] == '\0')
+		problem = "it is empty";
+	else if (key == ROLLOUT_KEY_USER && strcmp(id, ROLLOUT_ANY_USER) == 0)
+		problem = "\"*\" means any user only in a user mapping's user_id";
+	else if (strlen(id) > ROLLOUT_MAX_ID_LEN)
+		problem = psprintf("it is longer than %d bytes", ROLLOUT_MAX_ID_LEN);
+	else
+		for (const unsigned char *p = (const unsigned char *) id; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+				problem = "it holds a control character";
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Rollout %s id: %s", what, problem),
+				 errdetail("Nothing was sent.")));
+}
+
+/* The hash key of a (user, credential): both ids, checked, byte for byte. */
+void
+rollout_pair_key(RolloutPairKey *k, const char *user_id,
+				 const char *credential_id)
+{
+	size_t		ulen = strlen(user_id);
+
+	memset(k, 0, sizeof(RolloutPairKey));
+	Assert(ulen <= ROLLOUT_MAX_ID_LEN);
+	memcpy(k->ids, user_id, ulen);
+	if (credential_id != NULL)
+	{
+		Assert(strlen(credential_id) <= ROLLOUT_MAX_ID_LEN);
+		memcpy(k->ids + ulen + 1, credential_id, strlen(credential_id));
+	}
+}
+
+/*
  * Targets the mapping may read, each once: every user its own (any with
  * user_id '*'), and a mapping for one user only its own credential.
  */
@@ -181,18 +226,20 @@ rollout_check_targets(RolloutOptions *opts, UserMapping *um, List *targets)
 	RolloutConn *own = NULL;
 	ListCell   *lc;
 
-	ctl.keysize = sizeof(uint64);
-	ctl.entrysize = sizeof(uint64);
+	ctl.keysize = sizeof(RolloutPairKey);
+	ctl.entrysize = sizeof(RolloutPairKey);
 	ctl.hcxt = CurrentMemoryContext;
 	seen = hash_create("rollout_fdw targets", Max(list_length(targets), 8),
 					   &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	foreach(lc, targets)
 	{
 		RolloutTarget *t = lfirst(lc);
-		char	   *pair;
-		uint64		key;
+		RolloutPairKey key;
 		bool		found;
 
+		rollout_check_id(t->user_id, ROLLOUT_KEY_USER);
+		if (t->credential_id != NULL)
+			rollout_check_id(t->credential_id, ROLLOUT_KEY_CREDENTIAL);
 		rollout_check_user(opts, t->user_id,
 						   psprintf("\"%s\" named by a key column", t->user_id));
 
@@ -213,14 +260,8 @@ rollout_check_targets(RolloutOptions *opts, UserMapping *um, List *targets)
 						 errhint("A user mapping with OPTIONS (user_id '*') may act for any user of the client: see README \"Many users\".")));
 		}
 
-		/* each (user, credential) once; NUL cannot be in either */
-		pair = psprintf("%s%c%s%c", t->user_id, '\0',
-						t->credential_id ? t->credential_id : "",
-						t->credential_id ? '+' : '-');
-		key = hash_bytes_extended((const unsigned char *) pair,
-								  (int) strlen(t->user_id) + 1 +
-								  (t->credential_id ? (int) strlen(t->credential_id) : 0) + 1,
-								  0);
+		/* each (user, credential) once */
+		rollout_pair_key(&key, t->user_id, t->credential_id);
 		hash_search(seen, &key, HASH_ENTER, &found);
 		if (!found)
 			result = lappend(result, t);
@@ -258,6 +299,8 @@ rollout_fanout_create(RolloutScan *first, UserMapping *um, int64 row_limit,
 	f->parent = parent;
 	f->step_cxt = AllocSetContextCreate(parent, "rollout_fdw fan-out step",
 										ALLOCSET_DEFAULT_SIZES);
+	f->start_cxt = AllocSetContextCreate(parent, "rollout_fdw fan-out targets",
+										 ALLOCSET_SMALL_SIZES);
 	f->scans = MemoryContextAllocZero(parent, sizeof(RolloutScan *));
 	f->skipped = MemoryContextAllocZero(parent, sizeof(bool));
 	f->scans[0] = first;
@@ -277,6 +320,7 @@ rollout_fanout_start(RolloutFanout *f, List *targets)
 	int			n = list_length(targets);
 	ListCell   *lc;
 
+	MemoryContextReset(f->start_cxt);
 	if (n > f->scans_cap)
 	{
 		int			cap = Max(n, f->scans_cap * 2);
@@ -306,9 +350,9 @@ rollout_fanout_start(RolloutFanout *f, List *targets)
 		s->conn = rollout_get_conn(f->um, t->user_id);
 		s->row_limit = f->row_limit;
 		s->key_values[ROLLOUT_KEY_USER] =
-			MemoryContextStrdup(f->parent, t->user_id);
+			MemoryContextStrdup(f->start_cxt, t->user_id);
 		s->credential = t->credential_id == NULL ? NULL :
-			MemoryContextStrdup(f->parent, t->credential_id);
+			MemoryContextStrdup(f->start_cxt, t->credential_id);
 		if (s->credential == NULL && !rollout_any_user(f->opts) &&
 			strcmp(t->user_id, f->opts->user_id) == 0)
 			s->credential = f->opts->credential_id;	/* the mapping's, or NULL */
@@ -318,6 +362,7 @@ rollout_fanout_start(RolloutFanout *f, List *targets)
 		s->retry_at = 0;
 		s->not_ready_until = 0;
 		s->not_ready_tries = 0;
+		s->out_of_time = false;
 		f->skipped[i] = false;
 	}
 	f->nscans = n;
@@ -415,7 +460,9 @@ take_part_guarded(RolloutFanout *f, StepPart *part)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (!skippable(edata->sqlerrcode) || s->rows_returned > 0)
+		if (!skippable(edata->sqlerrcode) || s->rows_returned > 0 ||
+			s->out_of_time ||
+			(part->credentials && part->jobs[0].out_of_time))
 			ReThrowError(edata);
 		f->skipped[part->scan] = true;
 		skipped.users_skipped = 1;

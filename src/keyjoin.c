@@ -28,7 +28,6 @@
  */
 #include "postgres.h"
 
-#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -57,13 +56,10 @@ enum KeyJoinPrivate
 	KeyJoinInnerKeys			/* Integer list: inner resno of the same */
 };
 
-/*
- * One key of the outer rows: (user, credential), as a 64-bit hash of
- * "user NUL credential" -> the rows naming it.
- */
+/* One key of the outer rows: (user, credential) -> the rows naming it. */
 typedef struct KeyEntry
 {
-	uint64		key;
+	RolloutPairKey key;
 	List	   *rows;			/* Integer list: positions in outer_rows */
 } KeyEntry;
 
@@ -126,18 +122,39 @@ strip(Expr *e)
 	return e;
 }
 
+/* The Var of rel among the arguments of a clause, or NULL. */
+static Var *
+var_of(Expr *clause, RelOptInfo *rel)
+{
+	ListCell   *lc;
+
+	if (!IsA(clause, OpExpr))
+		return NULL;
+	foreach(lc, ((OpExpr *) clause)->args)
+	{
+		Var		   *v = (Var *) strip(lfirst(lc));
+
+		if (IsA(v, Var) && v->varlevelsup == 0 &&
+			bms_is_member(v->varno, rel->relids))
+			return v;
+	}
+	return NULL;
+}
+
 /*
  * The join clauses on the key columns: for each key, the outer column it
- * equals (a plain Var of the outer relation), or NULL.
+ * equals (a plain Var of the outer relation) and the table's key column,
+ * or NULLs.
  */
 static bool
 find_key_clauses(PlannerInfo *root, RelOptInfo *outerrel,
 				 RelOptInfo *innerrel, List *restrictlist,
-				 Var *outer_vars[ROLLOUT_NKEYS])
+				 Var *outer_vars[ROLLOUT_NKEYS], Var *inner_vars[ROLLOUT_NKEYS])
 {
 	ListCell   *lc;
 
 	memset(outer_vars, 0, sizeof(Var *) * ROLLOUT_NKEYS);
+	memset(inner_vars, 0, sizeof(Var *) * ROLLOUT_NKEYS);
 	foreach(lc, restrictlist)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
@@ -148,12 +165,14 @@ find_key_clauses(PlannerInfo *root, RelOptInfo *outerrel,
 			continue;
 		value = strip(value);
 		if (!IsA(value, Var) || ((Var *) value)->varlevelsup != 0 ||
-			!bms_is_member(((Var *) value)->varno, outerrel->relids))
+			!bms_is_member(((Var *) value)->varno, outerrel->relids) ||
+			outer_vars[key] != NULL)
 			continue;
-		if (outer_vars[key] == NULL)
-			outer_vars[key] = (Var *) value;
+		outer_vars[key] = (Var *) value;
+		inner_vars[key] = var_of(ri->clause, innerrel);
 	}
-	return outer_vars[ROLLOUT_KEY_USER] != NULL;
+	return outer_vars[ROLLOUT_KEY_USER] != NULL &&
+		inner_vars[ROLLOUT_KEY_USER] != NULL;
 }
 
 /* Only plain Vars above the join: no placeholder, no expression. */
@@ -182,6 +201,7 @@ key_join_paths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 			   JoinPathExtraData *extra)
 {
 	Var		   *outer_vars[ROLLOUT_NKEYS];
+	Var		   *inner_vars[ROLLOUT_NKEYS];
 	Path	   *outer_path = outerrel->cheapest_total_path;
 	Path	   *inner_path;
 	CustomPath *cp;
@@ -191,9 +211,9 @@ key_join_paths(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 								extra);
 	if (jointype != JOIN_INNER || outer_path == NULL ||
 		outer_path->param_info != NULL ||
-		!rollout_key_joinable(innerrel) ||
+		!rollout_key_joinable(root, innerrel) ||
 		!find_key_clauses(root, outerrel, innerrel, extra->restrictlist,
-						  outer_vars) ||
+						  outer_vars, inner_vars) ||
 		!plain_vars_only(joinrel, extra->restrictlist))
 		return;
 	inner_path = rollout_key_join_inner_path(root, innerrel,
@@ -258,6 +278,7 @@ plan_key_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *outer_keys = NIL;
 	List	   *inner_keys = NIL;
 	Var		   *outer_vars[ROLLOUT_NKEYS];
+	Var		   *inner_vars[ROLLOUT_NKEYS];
 	ListCell   *lc;
 
 	scan_tlist = add_to_flat_tlist(scan_tlist,
@@ -275,15 +296,15 @@ plan_key_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	}
 
 	(void) find_key_clauses(root, outer_path->parent, innerrel, restrictlist,
-							outer_vars);
+							outer_vars, inner_vars);
 	for (int k = 0; k < ROLLOUT_NKEYS; k++)
 	{
-		Var		   *inner_var = rollout_key_var(root, innerrel, (RolloutKey) k);
+		bool		both = outer_vars[k] != NULL && inner_vars[k] != NULL;
 
-		outer_keys = lappend_int(outer_keys, outer_vars[k] ?
+		outer_keys = lappend_int(outer_keys, both ?
 								 child_resno(outer_plan, outer_vars[k]) : 0);
-		inner_keys = lappend_int(inner_keys, outer_vars[k] && inner_var ?
-								 child_resno(inner_plan, inner_var) : 0);
+		inner_keys = lappend_int(inner_keys, both ?
+								 child_resno(inner_plan, inner_vars[k]) : 0);
 	}
 
 	cscan->scan.plan.targetlist = tlist;
@@ -359,21 +380,6 @@ slot_key_text(TupleTableSlot *slot, AttrNumber resno)
 	return OidOutputFunctionCall(typoutput, value);
 }
 
-/* The hash key of a (user, credential). */
-static uint64
-pair_key(const char *user, const char *credential)
-{
-	char	   *pair = psprintf("%s%c%s", user, '\0',
-								credential ? credential : "");
-	uint64		key = hash_bytes_extended((const unsigned char *) pair,
-										  (int) strlen(user) + 1 +
-										  (credential ? (int) strlen(credential) : 0),
-										  0);
-
-	pfree(pair);
-	return key;
-}
-
 /*
  * Read every outer row, keep those with a key under it, and give the inner
  * scan the (user, credential) pairs they name.
@@ -388,7 +394,7 @@ load_outer(KeyJoinState *st)
 	HASHCTL		ctl;
 	int			cap = 64;
 
-	ctl.keysize = sizeof(uint64);
+	ctl.keysize = sizeof(RolloutPairKey);
 	ctl.entrysize = sizeof(KeyEntry);
 	ctl.hcxt = st->cxt;
 	st->by_key = hash_create("rollout_fdw key join", 256, &ctl,
@@ -400,7 +406,7 @@ load_outer(KeyJoinState *st)
 		TupleTableSlot *slot;
 		char	   *user;
 		char	   *credential;
-		uint64		key;
+		RolloutPairKey key;
 		KeyEntry   *entry;
 		bool		found;
 
@@ -414,6 +420,9 @@ load_outer(KeyJoinState *st)
 		if (user == NULL ||
 			(st->outer_key[ROLLOUT_KEY_CREDENTIAL] != 0 && credential == NULL))
 			continue;			/* joins nothing */
+		rollout_check_id(user, ROLLOUT_KEY_USER);
+		if (credential != NULL)
+			rollout_check_id(credential, ROLLOUT_KEY_CREDENTIAL);
 		if (st->nouter == cap)
 		{
 			cap *= 2;
@@ -421,7 +430,7 @@ load_outer(KeyJoinState *st)
 										   sizeof(MinimalTuple) * cap);
 		}
 		st->outer_rows[st->nouter] = ExecCopySlotMinimalTuple(slot);
-		key = pair_key(user, credential);
+		rollout_pair_key(&key, user, credential);
 		entry = hash_search(st->by_key, &key, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -431,6 +440,12 @@ load_outer(KeyJoinState *st)
 			t->user_id = user;
 			t->credential_id = credential;
 			targets = lappend(targets, t);
+		}
+		else
+		{
+			pfree(user);
+			if (credential != NULL)
+				pfree(credential);
 		}
 		entry->rows = lappend_int(entry->rows, st->nouter++);
 	}
@@ -487,8 +502,12 @@ exec_key_join(CustomScanState *node)
 			ResetExprContext(econtext);
 			fetch_outer(st, pos);
 			econtext->ecxt_scantuple = join_tuple(st);
-			if (ExecQual(node->ss.ps.qual, econtext))
-				return ExecProject(node->ss.ps.ps_ProjInfo);
+			if (!ExecQual(node->ss.ps.qual, econtext))
+				continue;
+			/* no projection when the output is the scan tuple itself */
+			if (node->ss.ps.ps_ProjInfo == NULL)
+				return econtext->ecxt_scantuple;
+			return ExecProject(node->ss.ps.ps_ProjInfo);
 		}
 		st->inner = ExecProcNode(inner);
 		if (TupIsNull(st->inner))
@@ -504,10 +523,13 @@ exec_key_join(CustomScanState *node)
 												   st->inner_key[ROLLOUT_KEY_CREDENTIAL]);
 			KeyEntry   *entry = NULL;
 
-			if (user != NULL)
+			/* an id no outer row can hold joins nothing */
+			if (user != NULL && strlen(user) <= ROLLOUT_MAX_ID_LEN &&
+				(credential == NULL || strlen(credential) <= ROLLOUT_MAX_ID_LEN))
 			{
-				uint64		key = pair_key(user, credential);
+				RolloutPairKey key;
 
+				rollout_pair_key(&key, user, credential);
 				entry = hash_search(st->by_key, &key, HASH_FIND, NULL);
 			}
 			MemoryContextSwitchTo(old);

@@ -593,28 +593,6 @@ rollout_match_key(PlannerInfo *root, RelOptInfo *baserel, Expr *clause,
 					 clause, key, value);
 }
 
-/* A Var of the table's first column of the key, or NULL. */
-Var *
-rollout_key_var(PlannerInfo *root, RelOptInfo *baserel, RolloutKey key)
-{
-	Oid			relid = planner_rt_fetch(baserel->relid, root)->relid;
-	Relation	rel = RelationIdGetRelation(relid);
-	TupleDesc	desc = RelationGetDescr(rel);
-	Var		   *result = NULL;
-
-	for (int i = 0; i < desc->natts && result == NULL; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped &&
-			rollout_key_of_field(rollout_column_field(relid, i + 1)) == key)
-			result = makeVar(baserel->relid, i + 1, att->atttypid,
-							 att->atttypmod, att->attcollation, 0);
-	}
-	RelationClose(rel);
-	return result;
-}
-
 /* The key conditions are answered too: by whose records are read. */
 static void
 add_key_clauses(RolloutPushdown *pd)

@@ -262,10 +262,11 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * Can the table be the inner side of a key join (keyjoin.c)?  One of ours,
- * whose own conditions name no user or credential.
+ * whose own conditions name no user or credential, and give the parameter
+ * its list requires (text messages: personId) if any.
  */
 bool
-rollout_key_joinable(RelOptInfo *rel)
+rollout_key_joinable(PlannerInfo *root, RelOptInfo *rel)
 {
 	RolloutRelInfo *info;
 
@@ -275,7 +276,9 @@ rollout_key_joinable(RelOptInfo *rel)
 	info = rel->fdw_private;
 	return info != NULL &&
 		info->pushdown.key_values[ROLLOUT_KEY_USER] == NULL &&
-		info->pushdown.key_values[ROLLOUT_KEY_CREDENTIAL] == NULL;
+		info->pushdown.key_values[ROLLOUT_KEY_CREDENTIAL] == NULL &&
+		!rollout_lacks_required(&info->pushdown,
+								planner_rt_fetch(rel->relid, root)->relid);
 }
 
 /*
@@ -789,7 +792,8 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 	ForeignTable *table = GetForeignTable(relid);
 	RolloutOptions *opts = rollout_get_options(table->serverid, GetUserId(),
 											   relid);
-	RolloutTarget target;
+	UserMapping *um = GetUserMapping(GetUserId(), table->serverid);
+	RolloutTarget *target;
 	RolloutConn *conn;
 	TupleDesc	desc = RelationGetDescr(rel);
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
@@ -807,15 +811,14 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 		if (!TupleDescAttr(desc, i)->attisdropped)
 			rollout_column_init(&columns[ncolumns++], rel, i + 1);
 
-	/* whose records: the settings' user, else the mapping's */
-	rollout_default_target(opts, &target);
-	conn = rollout_get_conn(GetUserMapping(GetUserId(), table->serverid),
-							target.user_id);
+	/* whose records: the settings' user, else the mapping's (checked) */
+	target = linitial(rollout_targets(opts, um, NIL, false, NIL, false));
+	conn = rollout_get_conn(um, target->user_id);
 	scan = rollout_scan_create(rel, opts, conn, columns, ncolumns,
 							   opts->resource, opts->page_size, 1, cxt);
-	scan->credential = target.credential_id;
-	scan->key_values[ROLLOUT_KEY_USER] = target.user_id;
-	scan->key_values[ROLLOUT_KEY_CREDENTIAL] = target.credential_id;
+	scan->credential = target->credential_id;
+	scan->key_values[ROLLOUT_KEY_USER] = target->user_id;
+	scan->key_values[ROLLOUT_KEY_CREDENTIAL] = target->credential_id;
 	scan->max_pages = 10;
 	rollout_check_required_filter(relid, opts->resource, NIL);
 	rollout_scan_list(scan, "", NULL);

@@ -113,14 +113,26 @@ typedef enum RolloutKey
 
 #define ROLLOUT_NKEYS 2
 
+/* The longest Rollout user or credential id taken from a query, in bytes. */
+#define ROLLOUT_MAX_ID_LEN 255
+
 /* Most requests one backend has in flight at once (a batch of INSERTs). */
 #define ROLLOUT_MAX_INFLIGHT 32
+
+/*
+ * A (user, credential) as a hash key compared byte for byte: the user id,
+ * NUL, the credential id (none: NUL); the rest zeroes.
+ */
+typedef struct RolloutPairKey
+{
+	char		ids[2 * (ROLLOUT_MAX_ID_LEN + 1)];
+} RolloutPairKey;
 
 /* The key of a RolloutConn: a user mapping and a Rollout user of it. */
 typedef struct RolloutConnKey
 {
 	Oid			umid;			/* user mapping OID */
-	uint64		user_hash;		/* hash of the Rollout user id */
+	RolloutPairKey user;		/* the Rollout user id, no credential */
 } RolloutConnKey;
 
 /*
@@ -197,6 +209,8 @@ typedef struct RolloutApiJob
 	CURLcode	curl_error;
 	long		wait_ms;		/* ROLLOUT_FAIL_RATE_LIMITED: the wait refused */
 	bool		wait_paused;	/* ... a 429's pause rather than rate_limit */
+	bool		out_of_time;	/* a wait (limiter, retry) was refused: it
+								 * outlasted statement_timeout */
 } RolloutApiJob;
 
 /* The most response header bytes a transfer accepts, all lines together. */
@@ -478,6 +492,7 @@ typedef struct RolloutScan
 	TimestampTz not_ready_until;	/* ... and not after then: the error */
 	int			not_ready_tries;
 	int			step;			/* the kind of request prepared */
+	bool		out_of_time;	/* a wait refused by statement_timeout */
 } RolloutScan;
 
 /* Several scans of one table, one per (user, credential) (fanout.c). */
@@ -488,6 +503,7 @@ typedef struct RolloutFanout
 	int64		row_limit;		/* rows the query needs, 0: all */
 	MemoryContext parent;
 	MemoryContext step_cxt;		/* reset per step: the answers' bodies */
+	MemoryContext start_cxt;	/* reset per start: the targets' ids */
 
 	RolloutScan **scans;		/* one per target of the latest start; the
 								 * others are made like the first */
@@ -769,8 +785,6 @@ extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 extern List *rollout_array_texts(Datum array);
 extern bool rollout_match_key(PlannerInfo *root, RelOptInfo *baserel,
 							  Expr *clause, RolloutKey *key, Expr **value);
-extern Var *rollout_key_var(PlannerInfo *root, RelOptInfo *baserel,
-							RolloutKey key);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,
 									const RolloutPushdown *pd);
 extern char *rollout_describe_request(RolloutPushdown *pd,
@@ -792,6 +806,9 @@ extern List *rollout_targets(RolloutOptions *opts, UserMapping *um,
 							 List *credentials, bool credentials_given);
 extern List *rollout_check_targets(RolloutOptions *opts, UserMapping *um,
 								   List *targets);
+extern void rollout_check_id(const char *id, RolloutKey key);
+extern void rollout_pair_key(RolloutPairKey *k, const char *user_id,
+							 const char *credential_id);
 extern RolloutFanout *rollout_fanout_create(RolloutScan *first,
 											UserMapping *um, int64 row_limit,
 											MemoryContext parent);
@@ -807,7 +824,7 @@ extern void rollout_fanout_end(RolloutFanout *f);
 extern void rollout_keyjoin_init(void);
 
 /* in rollout_fdw.c (the key join's inner side) */
-extern bool rollout_key_joinable(RelOptInfo *rel);
+extern bool rollout_key_joinable(PlannerInfo *root, RelOptInfo *rel);
 extern Path *rollout_key_join_inner_path(PlannerInfo *root, RelOptInfo *rel,
 										 double targets);
 extern void rollout_scan_join_targets(ForeignScanState *node, List *targets);

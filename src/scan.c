@@ -196,6 +196,7 @@ after_run(RolloutScan *s, RolloutApiJob *jobs, int n)
 		rollout_stats_sum(&s->stats, &jobs[k].resp.stats);
 		not_ready |= jobs[k].failure == ROLLOUT_FAIL_NONE &&
 			jobs[k].resp.status == 409;
+		s->out_of_time |= jobs[k].out_of_time;
 	}
 	if (not_ready && s->defer_not_ready)
 	{
@@ -216,6 +217,7 @@ after_run(RolloutScan *s, RolloutApiJob *jobs, int n)
 			s->retry_at = TimestampTzPlusMilliseconds(now, delay);
 			return true;
 		}
+		s->out_of_time |= now < s->not_ready_until;
 	}
 	s->not_ready_tries = 0;
 	s->not_ready_until = 0;

@@ -97,13 +97,13 @@ open_target(Oid relid, int route, const char *route_name,
 						t.opts->resource, relname, route_name),
 				 errhint("%s", collection_hint)));
 	{
-		/* whose CRM: the settings' user, else the mapping's */
-		RolloutTarget whose;
+		/* whose CRM: the settings' user, else the mapping's (checked) */
+		UserMapping *um = GetUserMapping(userid, table->serverid);
+		RolloutTarget *whose = linitial(rollout_targets(t.opts, um, NIL, false,
+														NIL, false));
 
-		rollout_default_target(t.opts, &whose);
-		t.conn = rollout_get_conn(GetUserMapping(userid, table->serverid),
-								  whose.user_id);
-		t.credential = whose.credential_id;
+		t.conn = rollout_get_conn(um, whose->user_id);
+		t.credential = whose->credential_id;
 	}
 	return t;
 }

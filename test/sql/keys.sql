@@ -26,7 +26,7 @@ SELECT error_text($$ALTER SERVER many OPTIONS (ADD on_user_error 'ignore')$$);
 CREATE USER MAPPING FOR CURRENT_USER SERVER many
   OPTIONS (client_secret 'test-secret', user_id '*');
 CREATE SCHEMA many;
-IMPORT FOREIGN SCHEMA crm LIMIT TO (people) FROM SERVER many INTO many
+IMPORT FOREIGN SCHEMA crm LIMIT TO (people, text_messages) FROM SERVER many INTO many
   OPTIONS (key_columns 'true');
 
 -- a mapping for one user: its rows say whose they are; another user or
@@ -51,6 +51,10 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM many.people WHERE rollout_user_id IN ('
 SELECT rollout_user_id, rollout_credential_id, count(*) FROM many.people
 WHERE rollout_user_id = ANY (ARRAY['user-1', 'user-2', NULL]) GROUP BY 1, 2 ORDER BY 1;
 SELECT count(*) FROM many.people WHERE rollout_user_id = ANY ('{}'::text[]);
+-- no user is "*" or empty, nor longer than 255 bytes
+SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = '*'$$);
+SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = ''$$);
+SELECT error_text(format($$SELECT count(*) FROM many.people WHERE rollout_user_id = %L$$, repeat('u', 256)));
 -- a user with two credentials must name one
 SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = 'user-multi'$$);
 SELECT rollout_credential_id, count(*) FROM many.people
@@ -96,6 +100,28 @@ EXPLAIN (COSTS OFF)
 SELECT c.rollout_user, p.id FROM customers c
 LEFT JOIN many.people p ON p.rollout_user_id = c.rollout_user
                        AND p.rollout_credential_id = c.credential;
+-- the output is the join's columns alone (no projection)
+SELECT p.rollout_user_id, c.rollout_user FROM customers c
+JOIN many.people p ON p.rollout_user_id = c.rollout_user
+ORDER BY 1 LIMIT 2;
+SELECT p.rollout_user_id, p.rollout_credential_id, c.rollout_user, c.credential
+FROM customers c
+JOIN many.people p ON p.rollout_user_id = c.rollout_user
+                  AND p.rollout_credential_id = c.credential
+ORDER BY 1 DESC LIMIT 1;
+-- a list that needs a parameter from the outer rows stays a nested loop
+CREATE TABLE contacts (rollout_user text, credential text, person text);
+INSERT INTO contacts VALUES ('user-1', 'cred-1', '11');
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM contacts k
+JOIN many.text_messages t ON t.rollout_user_id = k.rollout_user
+                         AND t.rollout_credential_id = k.credential
+                         AND t.person_id = k.person;
+SELECT count(*) > 0 AS has_messages FROM contacts k
+JOIN many.text_messages t ON t.rollout_user_id = k.rollout_user
+                         AND t.rollout_credential_id = k.credential
+                         AND t.person_id = k.person;
+DROP TABLE contacts;
 DELETE FROM customers WHERE rollout_user IS NULL OR credential IS NULL;
 DELETE FROM customers WHERE ctid IN (SELECT max(ctid) FROM customers WHERE rollout_user = 'user-2');
 -- only the user: the credential is discovered
@@ -113,6 +139,12 @@ WHERE rollout_user_id IN ('user-1', 'user-none', 'user-2') GROUP BY 1 ORDER BY 1
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-none', 'user-2');
 SELECT users_skipped >= 2 AS counted FROM rollout_fdw_stats() WHERE server = 'many';
+-- nor a wait that statement_timeout would cut: the rate limiter's here
+ALTER SERVER many OPTIONS (ADD rate_limit '1');
+SET statement_timeout = '500ms';
+SELECT sqlstate_of($$SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-1', 'user-2')$$);
+RESET statement_timeout;
+ALTER SERVER many OPTIONS (DROP rate_limit);
 -- a cancel is never skipped: statement_timeout still ends the statement
 \! test/emu latency 300
 SET statement_timeout = '200ms';
@@ -137,10 +169,20 @@ RESET rollout_fdw.credential_id;
 SELECT count(*) FROM many.people WHERE rollout_user_id = 'user-2';
 RESET rollout_fdw.user_id;
 SELECT error_text($$SET rollout_fdw.user_id = '*'$$);
--- the settings cannot take a mapping for one user elsewhere
+-- the settings cannot take a mapping for one user elsewhere: not for a
+-- scan, ANALYZE or the tags functions
 SET rollout_fdw.user_id = 'user-2';
 SELECT error_text($$SELECT count(*) FROM own.people$$);
+SET rollout_fdw.user_id = 'user-1';
+SET rollout_fdw.credential_id = 'cred-2';
+\! test/emu log-clear
+SELECT error_text($$SELECT count(*) FROM own.people$$);
+SELECT error_text($$ANALYZE own.people$$);
+SELECT error_text($$SELECT rollout_fdw_apply_tags('own.people', '11', ARRAY['x'])$$);
+\! test/emu count POST /tags
+\! test/emu count GET /people
 RESET rollout_fdw.user_id;
+RESET rollout_fdw.credential_id;
 
 -- who may set them: only roles granted SET; an app sets them through a
 -- SECURITY DEFINER function after its own checks
