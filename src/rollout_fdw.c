@@ -198,6 +198,27 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
+ * Whether a parameterized path still lacks what its request needs: the
+ * list's required parameter, or a user for a mapping with user_id '*'.
+ * It gets the table's own conditions and every join clause of its outer
+ * relations.
+ */
+static bool
+path_lacks(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
+		   ParamPathInfo *ppi)
+{
+	RolloutRelInfo *info = baserel->fdw_private;
+	RolloutPushdown all;
+
+	rollout_classify_clauses(root, baserel, relid,
+							 list_concat(list_copy(baserel->baserestrictinfo),
+										 ppi->ppi_clauses),
+							 &all);
+	return rollout_lacks_required(&all, relid) ||
+		(info->needs_user_key && all.key_values[ROLLOUT_KEY_USER] == NULL);
+}
+
+/*
  * One unparameterized path (a list, or requests by id), and one path per
  * join clause with an outer value (id = outer column: a GET by id per outer
  * row; a list filter: a list per outer row).  A request costs REQUEST_COST;
@@ -251,10 +272,7 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 																									JOIN_INNER, NULL)),
 															   info->opts->page_size) +
 										 cpu_tuple_cost * 10 * ppi->ppi_rows +
-										 (lacks &&
-										  (rollout_lacks_required(&pd, foreigntableid) ||
-										   (info->needs_user_key &&
-											pd.key_values[ROLLOUT_KEY_USER] == NULL)) ?
+										 (lacks && path_lacks(root, baserel, foreigntableid, ppi) ?
 										  disable_cost : 0),
 										 NIL, outer, NULL, NIL));
 	}

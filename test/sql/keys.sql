@@ -103,6 +103,7 @@ LEFT JOIN many.people p ON p.rollout_user_id = c.rollout_user
 -- the output is the join's columns alone (no projection)
 SELECT p.rollout_user_id, c.rollout_user FROM customers c
 JOIN many.people p ON p.rollout_user_id = c.rollout_user
+WHERE c.rollout_user <> 'user-multi'
 ORDER BY 1 LIMIT 2;
 SELECT p.rollout_user_id, p.rollout_credential_id, c.rollout_user, c.credential
 FROM customers c
