@@ -141,11 +141,20 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-none', 'user-2');
 SELECT users_skipped >= 2 AS counted FROM rollout_fdw_stats() WHERE server = 'many';
 -- nor a wait that statement_timeout would cut: the rate limiter's here
-ALTER SERVER many OPTIONS (ADD rate_limit '1');
+-- (a client id of its own: a tenant's lowest rate_limit holds for a minute)
+CREATE SERVER slow FOREIGN DATA WRAPPER rollout_fdw
+  OPTIONS (api_url :'emu_url', auth_url :'emu_url', client_id 'slow-client',
+           rate_limit '1', on_user_error 'skip');
+CREATE USER MAPPING FOR CURRENT_USER SERVER slow
+  OPTIONS (client_secret 'test-secret', user_id '*');
+CREATE SCHEMA slow;
+IMPORT FOREIGN SCHEMA crm LIMIT TO (people) FROM SERVER slow INTO slow
+  OPTIONS (key_columns 'true');
 SET statement_timeout = '500ms';
-SELECT sqlstate_of($$SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-1', 'user-2')$$);
+SELECT sqlstate_of($$SELECT count(*) FROM slow.people WHERE rollout_user_id IN ('user-1', 'user-2')$$);
 RESET statement_timeout;
-ALTER SERVER many OPTIONS (DROP rate_limit);
+DROP SCHEMA slow CASCADE;
+DROP SERVER slow CASCADE;
 -- a cancel is never skipped: statement_timeout still ends the statement
 \! test/emu latency 300
 SET statement_timeout = '200ms';
