@@ -769,7 +769,7 @@ rollout_check_server(ForeignServer *server, Oid userid)
 {
 	AclResult	aclresult;
 
-	aclresult = pg_foreign_server_aclcheck(server->serverid, userid, ACL_USAGE);
+	aclresult = rollout_server_aclcheck(server->serverid, userid, ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_FOREIGN_SERVER, server->servername);
 	if (!rollout_uses_fdw(server))

@@ -92,7 +92,7 @@ evict_one(void)
 		return;
 	hash_seq_init(&scan, conn_hash);
 	while ((entry = (RolloutConn *) hash_seq_search(&scan)) != NULL)
-		if (entry->used_in != MyProc->lxid &&
+		if (entry->used_in != ROLLOUT_MY_LXID &&
 			(oldest == NULL || entry->last_used < oldest->last_used))
 			oldest = entry;
 	if (oldest != NULL)
@@ -176,7 +176,7 @@ rollout_get_conn(UserMapping *user, const char *user_id)
 	if (entry->invalidated)
 		forget_secrets(entry);
 	entry->last_used = ++use_tick;
-	entry->used_in = MyProc->lxid;
+	entry->used_in = ROLLOUT_MY_LXID;
 	return entry;
 }
 

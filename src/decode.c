@@ -766,7 +766,7 @@ decode(RolloutPage *page, RolloutColumn *columns, int ncolumns,
 	ds.pool = palloc(sizeof(Candidate) * ds.pool_cap);
 	ds.slot_of = palloc(sizeof(int32) * (ncolumns + 1));
 	ds.pending_meta = -1;
-	ds.lex = makeJsonLexContextCstringLen(unconstify(char *, page->body),
+	ds.lex = rollout_json_lexer(unconstify(char *, page->body),
 										  page->len, PG_UTF8, false);
 
 	page->records_cap = 16;

@@ -283,7 +283,7 @@ wait_and_act(long max_wait_ms)
 
 	if (timeout > 0)
 	{
-		set = CreateWaitEventSet(CurrentMemoryContext, n_watched + 2);
+		set = rollout_wait_event_set(n_watched + 2);
 		PG_TRY();
 		{
 			AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch,

@@ -158,7 +158,7 @@ rollout_decode_elements(const char *body, RolloutValue *array, int *nelems)
 	int			start = 0;
 	RolloutValueType type = ROLLOUT_JSON_NULL;
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, body + array->off),
+	lex = rollout_json_lexer(unconstify(char *, body + array->off),
 									   array->len, PG_UTF8, false);
 	elems = palloc(sizeof(RolloutValue) * cap);
 	for (;;)
@@ -269,7 +269,7 @@ object_member(const char *body, RolloutValue *object, const char *key,
 	bool		any = false;
 	RolloutValueType type = ROLLOUT_JSON_NULL;
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, body + obj.off),
+	lex = rollout_json_lexer(unconstify(char *, body + obj.off),
 									   obj.len, PG_UTF8, false);
 	for (;;)
 	{

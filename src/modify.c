@@ -244,13 +244,8 @@ create_modify_state(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	TupleDesc	desc = RelationGetDescr(rel);
 	Oid			userid = GetUserId();
 
-	if (rinfo->ri_RangeTableIndex > 0)
-	{
-		RangeTblEntry *rte = exec_rt_fetch(rinfo->ri_RangeTableIndex, estate);
-
-		if (OidIsValid(rte->checkAsUser))
-			userid = rte->checkAsUser;
-	}
+	if (OidIsValid(rollout_modify_check_as(rinfo, estate)))
+		userid = rollout_modify_check_as(rinfo, estate);
 
 	st->rel = rel;
 	st->operation = operation;
@@ -930,7 +925,7 @@ row_as_read(RolloutModifyState *st, TupleTableSlot *slot,
 	ExecClearTuple(slot);
 	if (isnull)
 		return;					/* the executor makes it a row of NULLs */
-	header = DatumGetHeapTupleHeader(row);
+	header = (HeapTupleHeader) PG_DETOAST_DATUM(row);
 	tuple.t_len = HeapTupleHeaderGetDatumLength(header);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = RelationGetRelid(st->rel);

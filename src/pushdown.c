@@ -1098,7 +1098,8 @@ rollout_describe_pushed(PlannerInfo *root, RelOptInfo *baserel, Oid relid,
 
 		if (buf.len > 0)
 			appendStringInfoString(&buf, " AND ");
-		if (bms_is_subset(pull_varnos(root, clause), baserel->relids))
+		if (bms_is_subset(pull_varnos(root, clause), baserel->relids) &&
+			(ROLLOUT_DEPARSE_EXEC_PARAMS || !contains_exec_param(clause, NULL)))
 		{
 			/* the context knows the table as range table entry 1 */
 			clause = copyObject(clause);

@@ -148,14 +148,12 @@ rolloutGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 {
 	RolloutRelInfo *info = palloc0(sizeof(RolloutRelInfo));
 
-	RangeTblEntry *rte = planner_rt_fetch(baserel->relid, root);
-
 	info->opts = rollout_get_options(GetForeignTable(foreigntableid)->serverid,
 									 InvalidOid, foreigntableid);
 	info->needs_user_key =
 		rollout_needs_user_key(info->opts->serverid,
-							   OidIsValid(rte->checkAsUser) ?
-							   rte->checkAsUser : GetUserId());
+							   OidIsValid(baserel->userid) ?
+							   baserel->userid : GetUserId());
 	rollout_classify_clauses(root, baserel, foreigntableid,
 							 baserel->baserestrictinfo, &info->pushdown);
 	baserel->fdw_private = info;
@@ -240,15 +238,14 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	ListCell   *lc;
 
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 REQUEST_COST,
-									 REQUEST_COST *
-									 rollout_request_count(&info->pushdown,
-														   info->list_rows,
-														   info->opts->page_size) +
-									 cpu_tuple_cost * 10 * baserel->rows +
-									 (lacks ? disable_cost : 0),
-									 NIL, NULL, NULL, NIL));
+			 rollout_foreignscan_path(root, baserel, baserel->rows,
+									  REQUEST_COST,
+									  REQUEST_COST *
+									  rollout_request_count(&info->pushdown,
+															info->list_rows,
+															info->opts->page_size) +
+									  cpu_tuple_cost * 10 * baserel->rows,
+									  NULL, NIL, lacks));
 
 	foreach(lc, rollout_join_clauses(root, baserel, foreigntableid))
 	{
@@ -260,7 +257,7 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 		rollout_classify_clauses(root, baserel, foreigntableid,
 								 list_make1(ri), &pd);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, ppi->ppi_rows,
+				 rollout_foreignscan_path(root, baserel, ppi->ppi_rows,
 										 REQUEST_COST,
 										 REQUEST_COST *
 										 rollout_request_count(&pd,
@@ -271,10 +268,10 @@ rolloutGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 																									baserel->relid,
 																									JOIN_INNER, NULL)),
 															   info->opts->page_size) +
-										 cpu_tuple_cost * 10 * ppi->ppi_rows +
-										 (lacks && path_lacks(root, baserel, foreigntableid, ppi) ?
-										  disable_cost : 0),
-										 NIL, outer, NULL, NIL));
+										 cpu_tuple_cost * 10 * ppi->ppi_rows,
+										 outer, NIL,
+										 lacks && path_lacks(root, baserel,
+															 foreigntableid, ppi)));
 	}
 }
 
@@ -313,14 +310,14 @@ rollout_key_join_inner_path(PlannerInfo *root, RelOptInfo *rel,
 							  info->opts->page_size);
 	double		rows = clamp_row_est(rel->rows * targets);
 
-	return (Path *) create_foreignscan_path(root, rel, NULL, rows,
-											REQUEST_COST,
-											REQUEST_COST +
-											REQUEST_COST * requests / ROLLOUT_MAX_INFLIGHT +
-											cpu_tuple_cost * 10 * rows,
-											NIL, NULL, NULL,
-											list_make2(makeBoolean(false),
-													   makeBoolean(true)));
+	return (Path *) rollout_foreignscan_path(root, rel, rows, REQUEST_COST,
+											 REQUEST_COST +
+											 REQUEST_COST * requests / ROLLOUT_MAX_INFLIGHT +
+											 cpu_tuple_cost * 10 * rows,
+											 NULL,
+											 list_make2(makeBoolean(false),
+														makeBoolean(true)),
+											 false);
 }
 
 /*
@@ -476,14 +473,13 @@ rolloutGetForeignUpperPaths(PlannerInfo *root, UpperRelationKind stage,
 				   input_rel->rows / 10);
 	rows = clamp_row_est(rows);
 	add_path(output_rel, (Path *)
-			 create_foreign_upper_path(root, input_rel,
-									   root->upper_targets[UPPERREL_FINAL],
-									   rows, REQUEST_COST,
-									   REQUEST_COST *
-									   Max(1, ceil(rows / info->opts->page_size)) +
-									   cpu_tuple_cost * 10 * rows,
-									   NIL, NULL,
-									   list_make1(makeBoolean(true))));
+			 rollout_foreign_upper_path(root, input_rel,
+										root->upper_targets[UPPERREL_FINAL],
+										rows, REQUEST_COST,
+										REQUEST_COST *
+										Max(1, ceil(rows / info->opts->page_size)) +
+										cpu_tuple_cost * 10 * rows,
+										list_make1(makeBoolean(true))));
 }
 
 /* ------------------------------------------------------------------
@@ -498,7 +494,6 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	RolloutScanState *st;
 	Relation	rel = node->ss.ss_currentRelation;
 	Oid			relid = RelationGetRelid(rel);
-	RangeTblEntry *rte;
 	Oid			userid;
 	ForeignTable *table;
 	RolloutOptions *opts;
@@ -517,8 +512,8 @@ rolloutBeginForeignScan(ForeignScanState *node, int eflags)
 	st = palloc0(sizeof(RolloutScanState));
 	node->fdw_state = st;
 
-	rte = exec_rt_fetch(plan->scan.scanrelid, estate);
-	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	userid = OidIsValid(rollout_scan_check_as(node)) ?
+		rollout_scan_check_as(node) : GetUserId();
 	table = GetForeignTable(relid);
 	opts = rollout_get_options(table->serverid, userid, relid);
 

@@ -34,6 +34,8 @@
 #include "utils/hsearch.h"
 #include "utils/relcache.h"
 
+#include "compat.h"
+
 /*
  * PostgreSQL declares its SQL function json_object() in utils/builtins.h,
  * jansson its constructor of the same name.  We use only jansson's: the

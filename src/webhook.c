@@ -80,7 +80,8 @@ signature_digest(const char *sig, uint8 *digest)
 	memcpy(padded, sig, len);
 	if (len == 43)
 		padded[len++] = '=';
-	n = pg_b64_decode(padded, (int) len, decoded, sizeof(decoded));
+	n = pg_b64_decode(padded, (int) len, (rollout_b64_byte *) decoded,
+					  sizeof(decoded));
 	if (n != DIGEST_LEN)
 		return false;
 	memcpy(digest, decoded, DIGEST_LEN);
@@ -130,7 +131,8 @@ rollout_fdw_verify_webhook(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 
 	b64 = palloc(pg_b64_enc_len(len) + 1);
-	b64_len = pg_b64_encode(data, len, b64, pg_b64_enc_len(len));
+	b64_len = pg_b64_encode((const rollout_b64_byte *) data, len, b64,
+							pg_b64_enc_len(len));
 	if (b64_len < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
