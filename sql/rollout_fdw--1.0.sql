@@ -16,24 +16,13 @@ CREATE FOREIGN DATA WRAPPER rollout_fdw
   HANDLER rollout_fdw_handler
   VALIDATOR rollout_fdw_validator;
 
--- The credentials a Rollout user can see: the current user's mapping's
--- user, or user_id (another than the mapping's own needs user_id '*' on the
--- mapping).  USAGE on the server is required, as for a foreign table.
-CREATE FUNCTION rollout_fdw_credentials(server name, user_id text DEFAULT NULL,
+-- The credentials the current user's mapping for a server can see (USAGE on
+-- the server is required, as for a foreign table).
+CREATE FUNCTION rollout_fdw_credentials(server name,
     OUT id text, OUT label text, OUT app_key text, OUT created_at text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-
--- Whether a webhook body is genuine: its X-Rollout-Signature is the
--- HMAC-SHA256, keyed with the client secret of the caller's user mapping for
--- the server, of the raw body or of its base64 encoding (Rollout documents
--- both), written as hex or base64; compared in constant time.
-CREATE FUNCTION rollout_fdw_verify_webhook(server name, body bytea,
-    signature text)
-RETURNS boolean
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT STABLE;
+LANGUAGE C STRICT VOLATILE;
 
 -- Counters per server since the cluster started (since this backend started
 -- when rollout_fdw is not in shared_preload_libraries); writes nothing.
@@ -45,7 +34,7 @@ CREATE FUNCTION rollout_fdw_stats(
     OUT throttled_ms double precision, OUT backoff_ms double precision,
     OUT bytes bigint, OUT last_error_at timestamptz,
     OUT last_error_status integer, OUT last_error_request text,
-    OUT shared boolean, OUT users_skipped bigint, OUT tokens_minted bigint)
+    OUT shared boolean)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
@@ -79,32 +68,3 @@ CREATE VIEW rollout_fdw_progress AS
   LEFT JOIN pg_roles r ON r.oid = s.userid;
 
 GRANT SELECT ON rollout_fdw_progress TO PUBLIC;
-
--- Tags applied to or removed from a person, and people added to or removed
--- from a list, by Rollout itself: POST /people/{id}/tags/apply|delete,
--- POST|DELETE /lists/{id}/people, through the table's server and the
--- caller's user mapping (UPDATE on the table is required).  No
--- read-then-rewrite: a concurrent change is kept.  Each returns the field
--- as Rollout holds it afterwards (the person's tags, the list's
--- peopleParticipantIds), NULL when the record does not exist.
-CREATE FUNCTION rollout_fdw_apply_tags(tbl regclass, id text, tags text[])
-RETURNS text[]
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
-
-CREATE FUNCTION rollout_fdw_remove_tags(tbl regclass, id text, tags text[])
-RETURNS text[]
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
-
-CREATE FUNCTION rollout_fdw_add_to_list(tbl regclass, list_id text,
-                                        person_ids text[])
-RETURNS text[]
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
-
-CREATE FUNCTION rollout_fdw_remove_from_list(tbl regclass, list_id text,
-                                             person_ids text[])
-RETURNS text[]
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT VOLATILE;
