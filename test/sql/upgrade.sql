@@ -16,7 +16,7 @@ SELECT pg_describe_object(d.classid, d.objid, d.objsubid) AS object,
            (SELECT pg_get_functiondef(p.oid) || ' acl ' || coalesce(p.proacl::text, '-')
             FROM pg_proc p WHERE p.oid = d.objid)
          WHEN 'pg_class'::regclass THEN
-           (SELECT c.relkind || ' ' || pg_get_viewdef(c.oid) || ' acl ' || coalesce(c.relacl::text, '-')
+           (SELECT c.relkind::text || ' ' || pg_get_viewdef(c.oid) || ' acl ' || coalesce(c.relacl::text, '-')
             FROM pg_class c WHERE c.oid = d.objid)
          WHEN 'pg_foreign_data_wrapper'::regclass THEN
            (SELECT w.fdwhandler::regproc || ' ' || w.fdwvalidator::regproc || ' acl '
