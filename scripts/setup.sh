@@ -7,6 +7,7 @@ packages=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-cron
   libcurl4-openssl-dev libjansson-dev libjwt-dev
   build-essential pkg-config curl python3 openssl valgrind
+  debhelper
 )
 
 missing=()
