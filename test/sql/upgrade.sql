@@ -62,7 +62,7 @@ CREATE FOREIGN TABLE people (
 -- (installed before ALTER EXTENSION ... UPDATE is run)
 SELECT count(*) > 0 AS credentials FROM rollout_fdw_credentials('rollout');
 SELECT count(*) AS credentials_of_null FROM rollout_fdw_credentials(NULL);
-SELECT server, requests > 0 AS requested, shared
+SELECT count(*) > 0 AS counted, bool_and(shared) AS shared
 FROM rollout_fdw_stats() WHERE server = 'rollout';
 SELECT id, first_name FROM people WHERE id = '12';
 
@@ -81,7 +81,7 @@ ORDER BY 1;
 -- the user's objects are kept and work with the new functions
 SELECT id, first_name FROM people WHERE id = '12';
 SELECT count(*) > 0 AS credentials FROM rollout_fdw_credentials('rollout', 'user-1');
-SELECT server, users_skipped >= 0 AS skipped, tokens_minted >= 0 AS minted
+SELECT bool_and(users_skipped >= 0) AS skipped, bool_and(tokens_minted >= 0) AS minted
 FROM rollout_fdw_stats() WHERE server = 'rollout';
 
 -- no update path past the newest version
