@@ -86,11 +86,14 @@ try:
            "ALTER EXTENSION rollout_fdw UPDATE;"
            "SELECT extversion FROM pg_extension WHERE extname = 'rollout_fdw';")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    answers = os.path.join(tmp, "answers.txt")
     p = run(["pg_virtualenv", "-o", "shared_preload_libraries=rollout_fdw",
-             "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env, cwd=tmp)
+             "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-o", answers,
+             "-c", sql], env=env, cwd=tmp)
+    got = open(answers).read().split() if os.path.exists(answers) else []
     c.check("CREATE EXTENSION from the package: 1.1, library 1.1.0; 1.0 updates to 1.1",
-            p.returncode == 0 and p.stdout.split() == ["1.1", "1.1.0", "0", "1.1"],
-            p.stdout + p.stderr)
+            p.returncode == 0 and got == ["1.1", "1.1.0", "0", "1.1"],
+            f"{got} {p.stdout} {p.stderr}")
 finally:
     if installed:
         r = run(["dpkg", "--purge", PKG])
