@@ -284,6 +284,10 @@ IMP_SELECT = "id, first_name, last_name, average_price, tags, email_addresses"
 def row_cells(record, cols, latin1, with_attrs):
     if not isinstance(record, (Obj, dict)):
         return [(ERR,)]
+    if any(isinstance(x, RawStr) and not x.valid for x in leaves(record)):
+        # the body is not JSON, whichever field holds the bad bytes (even one
+        # no column reads, such as an element a wildcard path skips)
+        return [(ERR,)]
     cells = [model(get(record, key), latin1) for _, key, model in cols]
     if any(isinstance(v, Deep) and v.depth > 2000 for v in leaves(record)):
         cells = [worst(c, (ANY,)) for c in cells]
