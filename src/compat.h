@@ -11,7 +11,7 @@
  *	17: create_foreignscan_path and create_foreign_upper_path take the
  *		restriction clauses an FDW path enforces; PGPROC's local transaction
  *		id moved into vxid; the JSON lexer and wait event sets take new
- *		first arguments.
+ *		first arguments; extensions name their own wait events.
  *	18: the paths count disabled nodes instead of adding disable_cost;
  *		EXPLAIN's state and property functions have headers of their own;
  *		pg_attribute_noreturn() is gone; base64 works on uint8.
@@ -31,6 +31,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/resowner.h"
+#include "utils/wait_event.h"
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
 #include "commands/explain_state.h"
@@ -80,6 +81,24 @@ rollout_wait_event_set(int nevents)
 	return CreateWaitEventSet(CurrentResourceOwner, nevents);
 #else
 	return CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+}
+
+/*
+ * The wait event pg_stat_activity shows while the backend waits for the
+ * API: from 17 one of our own, by name (registered in shared memory on
+ * first use; *cached keeps its id for this backend), before that
+ * "Extension".
+ */
+static inline uint32
+rollout_wait_event(uint32 *cached, const char *name)
+{
+#if PG_VERSION_NUM >= 170000
+	if (*cached == 0)
+		*cached = WaitEventExtensionNew(name);
+	return *cached;
+#else
+	return PG_WAIT_EXTENSION;
 #endif
 }
 

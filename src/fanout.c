@@ -384,7 +384,7 @@ wait_until(TimestampTz wake)
 			return;
 		ms = TimestampDifferenceMilliseconds(now, wake);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Max(Min(ms, 1000), 1), PG_WAIT_EXTENSION);
+						 Max(Min(ms, 1000), 1), rollout_wait_backoff());
 		ResetLatch(MyLatch);
 	}
 }

@@ -74,6 +74,27 @@ struct RolloutTransferState
 
 typedef struct RolloutTransferState Transfer;
 
+/*
+ * What pg_stat_activity's wait_event says while the backend waits (from
+ * PostgreSQL 17; "Extension" before): for the API's answers, or before
+ * sending (the rate limit, a retry's backoff, a user's data still
+ * syncing).
+ */
+static uint32 wait_response_id;
+static uint32 wait_backoff_id;
+
+uint32
+rollout_wait_response(void)
+{
+	return rollout_wait_event(&wait_response_id, "RolloutFdwResponse");
+}
+
+uint32
+rollout_wait_backoff(void)
+{
+	return rollout_wait_event(&wait_backoff_id, "RolloutFdwBackoff");
+}
+
 /* Sockets libcurl asked us to watch, kept by the socket callback. */
 typedef struct WatchedSocket
 {
@@ -265,11 +286,12 @@ check_multi(CURLMcode rc)
 
 /*
  * Wait once (at most max_wait_ms) for the watched sockets, the latch or
- * curl's timer, and let curl act on what happened.  The WaitEventSet is
+ * curl's timer, and let curl act on what happened; wait_event is what
+ * pg_stat_activity shows meanwhile.  The WaitEventSet is
  * freed in PG_FINALLY: PG 15 does not track it in a resource owner.
  */
 static void
-wait_and_act(long max_wait_ms)
+wait_and_act(long max_wait_ms, uint32 wait_event)
 {
 	WaitEventSet *set;
 	WaitEvent  *events = palloc(sizeof(WaitEvent) * (n_watched + 2));
@@ -301,7 +323,7 @@ wait_and_act(long max_wait_ms)
 				AddWaitEventToSet(set, ev, watched[i].fd, NULL, NULL);
 			}
 			nevents = WaitEventSetWait(set, timeout, events, nevents_max,
-									   PG_WAIT_EXTENSION);
+									   wait_event);
 		}
 		PG_FINALLY();
 		{
@@ -494,6 +516,7 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpTransfer *xfers, int n,
 			TimestampTz now = GetCurrentTimestamp();
 			long		wait_ms = MAX_WAIT_MS;
 			bool		pending = false;
+			bool		in_flight = false;
 
 			for (int i = 0; i < n; i++)
 			{
@@ -503,6 +526,7 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpTransfer *xfers, int n,
 				if (t->finished || t->running)
 				{
 					pending |= !t->finished;
+					in_flight |= t->running;
 					continue;
 				}
 				pending = true;
@@ -524,12 +548,14 @@ rollout_http_run(RolloutOptions *opts, RolloutHttpTransfer *xfers, int n,
 					continue;
 				}
 				start_transfer(opts, &xfers[i]);
+				in_flight = true;
 				wait_ms = 0;
 			}
 			if (!pending)
 				break;
 
-			wait_and_act(wait_ms);
+			wait_and_act(wait_ms, in_flight ? rollout_wait_response() :
+						 rollout_wait_backoff());
 			for (int i = 0; i < n; i++)
 				if (transfers[i].running && transfers[i].done)
 					attempt_done(&xfers[i], i, hooks);

@@ -271,7 +271,9 @@ plan_key_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	Path	   *outer_path = linitial(best_path->custom_paths);
 	RelOptInfo *innerrel = ((Path *) lsecond(best_path->custom_paths))->parent;
 	List	   *restrictlist = linitial(best_path->custom_private);
-	List	   *quals = extract_actual_clauses(restrictlist, false);
+	List	   *quals = rollout_scanned_side_first(root,
+											   extract_actual_clauses(restrictlist, false),
+											   innerrel->relids);
 	List	   *scan_tlist = NIL;
 	List	   *side = NIL;
 	List	   *position = NIL;

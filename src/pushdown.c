@@ -1139,3 +1139,41 @@ rollout_array_texts(Datum array)
 			texts = lappend(texts, OidOutputFunctionCall(typoutput, elems[k]));
 	return texts;
 }
+
+/*
+ * The conditions left to check locally, each comparison of a scanned
+ * relation's column with an outer relation's value written column first
+ * ("id = d.person_id"), as PostgreSQL 16 and later write the ones they
+ * derive from a join's equivalence classes and 15 did not: EXPLAIN then
+ * reads the same on every version.  Commuted copies: the RestrictInfos'
+ * clauses are shared with the rest of the plan.
+ */
+List *
+rollout_scanned_side_first(PlannerInfo *root, List *clauses, Relids scanned)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		Expr	   *clause = (Expr *) lfirst(lc);
+
+		if (is_opclause(clause) && list_length(((OpExpr *) clause)->args) == 2)
+		{
+			OpExpr	   *op = (OpExpr *) clause;
+			Relids		left = pull_varnos(root, linitial(op->args));
+			Relids		right = pull_varnos(root, lsecond(op->args));
+
+			if (!bms_is_empty(left) && !bms_overlap(left, scanned) &&
+				!bms_is_empty(right) && bms_is_subset(right, scanned) &&
+				OidIsValid(get_commutator(op->opno)))
+			{
+				op = copyObject(op);
+				CommuteOpExpr(op);
+				clause = (Expr *) op;
+			}
+		}
+		result = lappend(result, clause);
+	}
+	return result;
+}

@@ -367,7 +367,9 @@ rolloutGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (info->needs_user_key && pd.key_values[ROLLOUT_KEY_USER] == NULL &&
 		!key_join)
 		rollout_refuse_no_user(info->opts->servername);
-	local = extract_actual_clauses(scan_clauses, false);
+	local = rollout_scanned_side_first(root,
+									   extract_actual_clauses(scan_clauses, false),
+									   baserel->relids);
 
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
 	foreach(lc, local)

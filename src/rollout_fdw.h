@@ -704,6 +704,8 @@ extern char *rollout_redact(const char *text);
 extern CURL *rollout_http_new_handle(void);
 extern void rollout_http_run(RolloutOptions *opts, RolloutHttpTransfer *xfers,
 							 int n, const RolloutHttpHooks *hooks);
+extern uint32 rollout_wait_response(void);
+extern uint32 rollout_wait_backoff(void);
 
 /* in decode.c */
 extern RolloutPage *rollout_decode_page(const char *body, size_t len,
@@ -785,6 +787,8 @@ extern double rollout_request_count(RolloutPushdown *pd, double list_rows,
 extern int64 rollout_limit_rows(PlannerInfo *root, RelOptInfo *baserel,
 								bool all_pushed);
 extern List *rollout_array_texts(Datum array);
+extern List *rollout_scanned_side_first(PlannerInfo *root, List *clauses,
+										Relids scanned);
 extern bool rollout_match_key(PlannerInfo *root, RelOptInfo *baserel,
 							  Expr *clause, RolloutKey *key, Expr **value);
 extern bool rollout_offset_pushable(PlannerInfo *root, RelOptInfo *baserel,

@@ -70,6 +70,27 @@ SELECT 'Batch', 'Row ' || g FROM generate_series(1, 25) g;
 SELECT count(*) AS batch_rows, count(DISTINCT last_name) AS distinct_rows
 FROM people_w WHERE first_name = 'Batch';
 
+-- === COPY ... FROM goes in batches too, from PostgreSQL 16 on (15 hands a
+-- === foreign table COPY's rows one at a time): at 200 ms an answer, more
+-- === than one POST is in flight at once exactly where the version batches
+\! test/emu log-clear
+\! test/emu latency 200
+COPY people_w (first_name, last_name) FROM STDIN;
+Copy	Row 1
+Copy	Row 2
+Copy	Row 3
+Copy	Row 4
+Copy	Row 5
+Copy	Row 6
+\.
+\! test/emu latency 0
+\set inflight `test/emu overlap POST '^/api/people$'`
+SELECT (:inflight > 1) = (current_setting('server_version_num')::int >= 160000)
+  AS batched_where_the_version_batches;
+\! test/emu count POST '^/api/people$'
+SELECT count(*) AS copied, count(DISTINCT last_name) AS distinct_rows
+FROM people_w WHERE first_name = 'Copy';
+
 -- === a batch that fails part-way says what it created (no ROLLBACK undoes it)
 ALTER FOREIGN TABLE people_w OPTIONS (ADD batch_size '4');
 -- (the rows of a batch are created concurrently: their ids in any order)

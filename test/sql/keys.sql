@@ -137,8 +137,7 @@ SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id IN ('
 ALTER FOREIGN TABLE many.people OPTIONS (ADD on_user_error 'skip');
 SELECT rollout_user_id, count(*) FROM many.people
 WHERE rollout_user_id IN ('user-1', 'user-none', 'user-2') GROUP BY 1 ORDER BY 1;
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-none', 'user-2');
+SELECT explain_analyze($$SELECT count(*) FROM many.people WHERE rollout_user_id IN ('user-none', 'user-2')$$);
 SELECT users_skipped >= 2 AS counted FROM rollout_fdw_stats() WHERE server = 'many';
 -- nor a wait that statement_timeout would cut: the rate limiter's here
 -- (a client id of its own: a tenant's lowest rate_limit holds for a minute)

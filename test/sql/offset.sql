@@ -81,8 +81,7 @@ SELECT local_window(5, 10) AS want \gset
 \! test/emu log-clear
 SELECT array(SELECT id FROM people OFFSET 10 LIMIT 5) = :'want' AS same_rows;
 \! test/emu queries '^/api/people$'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT id FROM people OFFSET 10 LIMIT 5;
+SELECT explain_analyze('SELECT id FROM people OFFSET 10 LIMIT 5');
 \! test/emu paging '{"offset": "honoured"}'
 -- no _metadata.offset in the answer: not trusted either
 \! test/emu fault '{"path": "^/api/people$", "query": "offset=10", "times": 1, "status": 200, "body": "{\"_metadata\": {\"collection\": \"people\", \"limit\": 5, \"total\": 25, \"next\": null}, \"people\": [{\"id\": 901}, {\"id\": 902}, {\"id\": 903}, {\"id\": 904}, {\"id\": 905}]}"}'

@@ -93,8 +93,7 @@ DROP SERVER rollout_multi CASCADE;
 EXPLAIN (COSTS OFF) SELECT * FROM people;
 EXPLAIN (COSTS OFF, VERBOSE) SELECT id FROM people WHERE last_name = 'Brown';
 \! test/emu count GET '.'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-  SELECT id FROM people;
+SELECT explain_analyze('SELECT id FROM people');
 
 DROP FOREIGN TABLE people_fields;
 DROP TABLE deals;
