@@ -99,13 +99,6 @@ evict_one(void)
 		drop_entry(oldest);
 }
 
-/* How many (user mapping, user) entries the cache holds. */
-long
-rollout_conn_count(void)
-{
-	return conn_hash == NULL ? 0 : hash_get_num_entries(conn_hash);
-}
-
 /*
  * Mark the entries of a changed server or user mapping; a hash value of 0
  * means "all".  The entries are refreshed at their next use.

@@ -456,13 +456,6 @@ load_outer(KeyJoinState *st)
 	st->loaded = true;
 }
 
-/* Put the outer row at position pos in the outer slot. */
-static void
-fetch_outer(KeyJoinState *st, int pos)
-{
-	ExecStoreMinimalTuple(st->outer_rows[pos], st->outer_slot, false);
-}
-
 /* The scan tuple of an outer row and the current foreign row. */
 static TupleTableSlot *
 join_tuple(KeyJoinState *st)
@@ -502,7 +495,7 @@ exec_key_join(CustomScanState *node)
 
 			st->next_match = lnext(st->matches, st->next_match);
 			ResetExprContext(econtext);
-			fetch_outer(st, pos);
+			ExecStoreMinimalTuple(st->outer_rows[pos], st->outer_slot, false);
 			econtext->ecxt_scantuple = join_tuple(st);
 			if (!ExecQual(node->ss.ps.qual, econtext))
 				continue;

@@ -661,7 +661,6 @@ extern char *rollout_mint_jwt(const char *client_id, const char *secret,
 
 /* in connection.c */
 extern RolloutConn *rollout_get_conn(UserMapping *user, const char *user_id);
-extern long rollout_conn_count(void);
 extern CURL *rollout_conn_handle(int i);
 extern void rollout_conn_set_token(RolloutConn *conn, const char *token,
 								   int64 expires);

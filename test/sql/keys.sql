@@ -55,6 +55,15 @@ SELECT count(*) FROM many.people WHERE rollout_user_id = ANY ('{}'::text[]);
 SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = '*'$$);
 SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = ''$$);
 SELECT error_text(format($$SELECT count(*) FROM many.people WHERE rollout_user_id = %L$$, repeat('u', 256)));
+-- nor holds a control character: a user id goes into the token, a
+-- credential id into a request header (CR/LF would add a header)
+SELECT split_part(error_text($$SELECT count(*) FROM many.people
+                               WHERE rollout_user_id = E'user-1\r\nX-Injected: 1'$$), ' | ', 1)
+  AS user_id_with_crlf;
+SELECT split_part(error_text($$SELECT count(*) FROM many.people
+                               WHERE rollout_user_id = 'user-1'
+                                 AND rollout_credential_id = E'cred-1\nX-Injected: 1'$$), ' | ', 1)
+  AS credential_id_with_lf;
 -- a user with two credentials must name one
 SELECT error_text($$SELECT count(*) FROM many.people WHERE rollout_user_id = 'user-multi'$$);
 SELECT rollout_credential_id, count(*) FROM many.people
